@@ -1,0 +1,16 @@
+"""pymc_mixed: mixed-effects models on PyMC and PyTensor.
+
+Exact ML/REML for linear mixed models, Laplace and adaptive Gauss-Hermite quadrature for
+generalized ones, and NUTS through the same model graph, with results as ArviZ DataTrees.
+
+Heavy dependencies (PyMC, ArviZ, PyTensor) are imported only on the paths that use them, so
+``import pymc_mixed`` and a maximum-likelihood fit stay fast.
+"""
+
+from . import datasets
+from .formula import FormulaError
+from .model import MixedModel
+
+__version__ = "0.1.0"
+
+__all__ = ["MixedModel", "FormulaError", "datasets", "__version__"]

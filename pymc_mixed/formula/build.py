@@ -1,0 +1,287 @@
+"""Turn a formula and a data frame into a :class:`~pymc_mixed.spec.ModelSpec`.
+
+Everything that can be wrong with the input is caught here, with a message that names the
+column, term or level at fault: missing columns, missing values (dropped, with a count),
+grouping factors with one level, non-numeric responses, aliased fixed-effects columns
+(dropped, with their names).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..families import get_family
+from ..spec import ModelSpec, ReTerm
+from .parse import parse_formula, split_top_level
+
+__all__ = ["build_spec", "fixed_design", "lme4_name"]
+
+# Functions a formula may call without a prefix, as in R.
+_NAMESPACE = {
+    "np": np,
+    "log": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "log1p": np.log1p,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "sin": np.sin,
+    "cos": np.cos,
+}
+_IDENT = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)(?!\s*\()")
+_RESERVED = {"I", "C", "np", "True", "False", "None", "offset", "cbind", "p"} | set(_NAMESPACE)
+_DUMMY = "pmmresponse"
+
+
+class FormulaError(ValueError):
+    """The formula does not fit the data (missing column, bad term, ...)."""
+
+
+def _identifiers(expr: str) -> list[str]:
+    # String literals (in C(x, levels=...) say) are not column names.
+    expr = re.sub(r"(['\"]).*?\1", "", expr)
+    return [m for m in _IDENT.findall(expr) if m not in _RESERVED and not m[0].isdigit()]
+
+
+def lme4_name(label: str) -> str:
+    """formulae's column label -> lme4's: ``Intercept`` -> ``(Intercept)``, ``f[b]`` -> ``fb``."""
+    if label == "Intercept":
+        return "(Intercept)"
+    return re.sub(r"\[([^\]]*)\]", r"\1", label)
+
+
+def _design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Model matrix of a right-hand side (``"1 + Days"``) with lme4 column names."""
+    import formulae
+
+    rhs = rhs.strip()
+    if rhs in ("0", "-1", "0 + 0"):
+        return np.zeros((len(data), 0)), []
+    frame = data.assign(**{_DUMMY: 0.0})
+    dm = formulae.design_matrices(f"{_DUMMY} ~ {rhs}", frame, na_action="pass",
+                                  extra_namespace=_NAMESPACE)
+    if dm.common is None:
+        return np.zeros((len(data), 0)), []
+    labels = [lme4_name(lab) for term in dm.common.terms.values() for lab in term.labels]
+    return np.asarray(dm.common.design_matrix, dtype=float), labels
+
+
+def fixed_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The fixed-effects model matrix of ``rhs`` on ``data``, with lme4 column names."""
+    return _design(rhs, data)
+
+
+def _independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Indices of columns kept when later columns that are linear combinations of earlier
+    ones are dropped (lme4 keeps the earlier columns too)."""
+    keep, basis = [], []
+    scale = np.linalg.norm(X, axis=0)
+    for j in range(X.shape[1]):
+        v = X[:, j].copy()
+        if scale[j] == 0:
+            continue
+        for b in basis:
+            v -= (b @ v) * b
+        # twice is enough (Kahan): re-orthogonalize once for numerical safety
+        for b in basis:
+            v -= (b @ v) * b
+        nv = np.linalg.norm(v)
+        if nv > tol * scale[j]:
+            keep.append(j)
+            basis.append(v / nv)
+    return np.array(keep, dtype=int)
+
+
+def _factor(data: pd.DataFrame, group: str) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels of a grouping factor; ``a:b`` is the interaction, first factor
+    varying fastest as in R's ``interaction()``; unused levels are dropped (lme4 does too)."""
+    parts = [g.strip() for g in group.split(":")]
+    codes_list, labels_list = [], []
+    for col in parts:
+        s = data[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cat = s.cat.remove_unused_categories()
+            codes_list.append(cat.cat.codes.to_numpy())
+            labels_list.append([str(c) for c in cat.cat.categories])
+        else:
+            uniq, codes = np.unique(s.to_numpy(), return_inverse=True)
+            codes_list.append(codes)
+            labels_list.append([str(u) for u in uniq])
+    if len(parts) == 1:
+        return codes_list[0].astype(np.int64), labels_list[0]
+    # combined key with the first factor fastest: order by (last, ..., first)
+    key = np.zeros(len(data), dtype=np.int64)
+    for codes, labels in zip(reversed(codes_list), reversed(labels_list)):
+        key = key * len(labels) + codes
+    used, refs = np.unique(key, return_inverse=True)
+    names = []
+    for k in used:
+        digits = []
+        for labels in labels_list:  # the first factor is the lowest digit of the key
+            digits.append(labels[k % len(labels)])
+            k //= len(labels)
+        names.append(":".join(digits))
+    return refs.astype(np.int64), names
+
+
+def _response(expr: str, data: pd.DataFrame):
+    """Evaluate the response: a column, ``cbind(successes, failures)``, ``p(successes, trials)``
+    or an arithmetic expression of columns (``incidence / size``). Returns (y, trials)."""
+    expr = expr.strip()
+    m = re.fullmatch(r"(cbind|p)\s*\((.*)\)", expr)
+    if m:
+        args = split_top_level(m.group(2), ",")
+        if len(args) != 2:
+            raise FormulaError(f"{m.group(1)}() in the response takes two arguments: {expr!r}")
+        a = _eval(args[0], data)
+        b = _eval(args[1], data)
+        trials = a + b if m.group(1) == "cbind" else b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(trials > 0, a / np.where(trials > 0, trials, 1), 0.0)
+        return y, trials
+    if expr in data.columns:
+        return data[expr], None
+    return _eval(expr, data), None
+
+
+def _eval(expr: str, data: pd.DataFrame) -> np.ndarray:
+    expr = expr.strip()
+    if expr in data.columns:
+        col = data[expr]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise FormulaError(f"column {expr!r} must be numeric in {expr!r}")
+        return col.to_numpy(dtype=float)
+    env = {c: data[c].to_numpy() for c in data.columns if c.isidentifier()}
+    try:
+        return np.asarray(eval(expr, {"__builtins__": {}, **_NAMESPACE}, env), dtype=float)
+    except Exception as err:  # noqa: BLE001 - report the expression, not Python internals
+        raise FormulaError(f"cannot evaluate {expr!r} on the data: {err}") from None
+
+
+def _column_or_array(value, data: pd.DataFrame, what: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in data.columns:
+            raise FormulaError(f"{what} column {value!r} not found in data")
+        return data[value].to_numpy(dtype=float)
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != (len(data),):
+        raise FormulaError(f"{what} must have one value per row of data ({len(data)}), "
+                           f"got shape {arr.shape}")
+    return arr
+
+
+def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | None = None,
+               weights=None, offset=None) -> ModelSpec:
+    """Read ``formula`` against ``data`` and return the numeric :class:`ModelSpec`.
+
+    Rows with a missing value in any variable the model uses are dropped, with a warning that
+    gives the count (``spec.n_dropped``). Fixed-effects columns that are linear combinations of
+    earlier ones are dropped with a warning naming them (``spec.aliased``).
+    """
+    fam = get_family(family, link)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if len(data) == 0:
+        raise FormulaError("data has no rows")
+    parsed = parse_formula(formula)
+    if not parsed.bars:
+        raise FormulaError(
+            f"formula {formula!r} has no random-effects terms such as (1 | group); "
+            "a model without them is an ordinary (generalized) linear model"
+        )
+
+    # -- which columns does the model use? every one must exist -----------------------------
+    used: list[str] = []
+    pieces = [("response", parsed.response), ("fixed effects", parsed.fixed)]
+    pieces += [(f"random-effects term {b.source}", b.lhs) for b in parsed.bars]
+    for where, expr in pieces:
+        for name in _identifiers(expr):
+            if name not in data.columns:
+                raise FormulaError(f"column {name!r} (in the {where} {expr!r}) not found in "
+                                   f"data; columns are: {', '.join(map(str, data.columns))}")
+            used.append(name)
+    for b in parsed.bars:
+        for col in b.group.split(":"):
+            if col not in data.columns:
+                raise FormulaError(f"grouping factor {col!r} (in {b.source}) not found in data; "
+                                   f"columns are: {', '.join(map(str, data.columns))}")
+            used.append(col)
+    for extra in (weights, offset):
+        if isinstance(extra, str):
+            used.append(extra)
+    used = list(dict.fromkeys(used))
+
+    # -- missing values: drop, count, say so -------------------------------------------------
+    frame = data.loc[:, [c for c in used if c in data.columns]]
+    bad = frame.isna().any(axis=1).to_numpy().copy()
+    for col in frame.columns:
+        if pd.api.types.is_float_dtype(frame[col]):  # inf is as unusable as NaN
+            bad |= ~np.isfinite(frame[col].to_numpy(dtype=float, na_value=np.nan))
+    n_dropped = int(bad.sum())
+    if n_dropped:
+        cols = [c for c in frame.columns if frame[c].isna().any()]
+        warnings.warn(f"dropped {n_dropped} of {len(data)} rows with missing values "
+                      f"(in {', '.join(cols)})", stacklevel=3)
+        data = data.loc[~bad].reset_index(drop=True)
+        if len(data) == 0:
+            raise FormulaError("no rows left after dropping rows with missing values")
+    else:
+        data = data.reset_index(drop=True)
+
+    # -- response -------------------------------------------------------------------------------
+    y_raw, trials = _response(parsed.response, data)
+    y = fam.validate(y_raw, parsed.response) if trials is None or not hasattr(
+        fam, "validate_trials") else fam.validate_trials(y_raw, trials, parsed.response)
+
+    # -- fixed effects ----------------------------------------------------------------------------
+    X, xnames = fixed_design(parsed.fixed, data)
+    aliased: list[str] = []
+    if X.shape[1]:
+        keep = _independent_columns(X)
+        if len(keep) < X.shape[1]:
+            aliased = [xnames[j] for j in range(X.shape[1]) if j not in set(keep)]
+            warnings.warn(f"fixed-effect model matrix is rank deficient: dropping "
+                          f"{len(aliased)} column(s) {', '.join(aliased)}", stacklevel=3)
+            X = X[:, keep]
+            xnames = [xnames[j] for j in keep]
+
+    # -- random effects ---------------------------------------------------------------------------
+    reterms = []
+    for b in parsed.bars:
+        z, cnames = _design(b.lhs, data)
+        if z.shape[1] == 0:
+            raise FormulaError(f"random-effects term {b.source} has no columns")
+        refs, levels = _factor(data, b.group)
+        if len(levels) < 2:
+            raise FormulaError(f"grouping factor {b.group!r} (in {b.source}) has only "
+                               f"{len(levels)} level; it needs at least 2 to estimate a variance")
+        reterms.append(ReTerm(group=b.group, refs=refs, levels=levels, z=z, cnames=cnames))
+    # lme4 orders terms by decreasing number of levels (stable), and so does theta
+    reterms.sort(key=lambda t: -t.nlevels)
+    n = len(y)
+    if fam.name == "gaussian":
+        for t in reterms:
+            if t.nlevels >= n:
+                raise FormulaError(
+                    f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations: "
+                    "its variance cannot be told apart from the residual variance")
+            if t.q >= n:
+                raise FormulaError(
+                    f"the term ({' + '.join(t.cnames)} | {t.group}) has {t.q} random effects "
+                    f"for {n} observations: the model is unidentifiable")
+
+    w = _column_or_array(weights, data, "weights")
+    if w is not None and (np.any(~np.isfinite(w)) or np.any(w < 0)):
+        raise FormulaError("weights must be finite and non-negative")
+    off = _column_or_array(offset, data, "offset")
+    return ModelSpec(formula=formula, response=parsed.response, y=y, X=X, xnames=xnames,
+                     reterms=reterms, family=fam, weights=w, offset=off, data=data,
+                     n_dropped=n_dropped, aliased=aliased, fixed_rhs=parsed.fixed,
+                     trials=trials)

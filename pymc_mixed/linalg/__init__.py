@@ -1,0 +1,5 @@
+"""Blocked Cholesky kernels for the penalized least-squares systems of mixed models."""
+
+from .blocked import BlockedSystem
+
+__all__ = ["BlockedSystem"]

@@ -1,0 +1,252 @@
+"""Fitted mixed models: estimates, random effects, fit statistics, summaries and DataTrees.
+
+Names follow lme4's user vocabulary (``fixef``, ``ranef``, ``VarCorr``, ``isSingular``) in
+Python spelling. A Result holds the numbers and the factor at the optimum; it never calls back
+into an optimizer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .varcorr import VarCorr, term_covariances
+
+__all__ = ["MixedModelResult", "LMMResult"]
+
+
+def _fmt_table(df: pd.DataFrame, digits: int = 4) -> str:
+    return df.to_string(float_format=lambda v: f"{v:.{digits}g}")
+
+
+class MixedModelResult:
+    """Common part of every maximum-likelihood fit of a mixed model.
+
+    Attributes set by the estimator: ``spec``, ``theta`` (array, lme4 order), ``beta``,
+    ``u`` (spherical conditional modes, term order), ``objective``, ``optsum``, ``method``.
+    Subclasses supply ``sigma`` (None when the family has no scale), ``_vcov_beta`` and
+    ``_condvar_u`` (diagonal blocks of the conditional covariance of ``u``).
+    """
+
+    method = "ML"
+    engine = "pymc_mixed"
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self.spec.n
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates, indexed by coefficient name."""
+        return pd.Series(self.beta, index=self.spec.xnames, name="fixef")
+
+    coef_ = fixef
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Estimated covariance matrix of the fixed effects."""
+        names = self.spec.xnames
+        return pd.DataFrame(self._vcov_beta, index=names, columns=names)
+
+    @property
+    def se(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self._vcov_beta)), index=self.spec.xnames, name="se")
+
+    @property
+    def theta(self) -> pd.Series:
+        """Relative covariance parameters in lme4's order (``getME(fit, "theta")``)."""
+        return pd.Series(self._theta, index=self.spec.theta_names, name="theta")
+
+    @property
+    def varcorr(self) -> VarCorr:
+        """Variance components (lme4's ``VarCorr``)."""
+        scale = 1.0 if self.sigma is None else self.sigma
+        return VarCorr(groups=[t.group for t in self.spec.reterms],
+                       cnames=[t.cnames for t in self.spec.reterms],
+                       covs=term_covariances(self.spec, self._theta, scale),
+                       sigma=self.sigma)
+
+    VarCorr = varcorr
+
+    def _b_blocks(self) -> list[np.ndarray]:
+        """Per term, the conditional modes ``b`` as (levels, p) arrays."""
+        out, start = [], 0
+        for t, T in zip(self.spec.reterms, self.spec.Ts(self._theta)):
+            uk = self.u[start:start + t.q].reshape(t.nlevels, t.p)
+            out.append(uk @ T.T)
+            start += t.q
+        return out
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects: {grouping factor: levels x columns}."""
+        out: dict[str, pd.DataFrame] = {}
+        for t, b in zip(self.spec.reterms, self._b_blocks()):
+            df = pd.DataFrame(b, index=pd.Index(t.levels, name=t.group), columns=t.cnames)
+            out[t.group] = pd.concat([out[t.group], df], axis=1) if t.group in out else df
+        return out
+
+    @property
+    def condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of each level's random effects, {group: (levels, p, p)}.
+
+        As lme4's ``ranef(fit, condVar = TRUE)``: given the estimates of beta and the
+        covariance parameters; terms on the same factor form a block-diagonal matrix.
+        """
+        scale2 = 1.0 if self.sigma is None else self.sigma**2
+        out: dict[str, np.ndarray] = {}
+        for t, T, blk in zip(self.spec.reterms, self.spec.Ts(self._theta), self._condvar_u()):
+            v = scale2 * np.einsum("ab,jbc,dc->jad", T, blk, T)
+            if t.group in out:
+                prev = out[t.group]
+                k0, k1 = prev.shape[1], v.shape[1]
+                merged = np.zeros((t.nlevels, k0 + k1, k0 + k1))
+                merged[:, :k0, :k0] = prev
+                merged[:, k0:, k0:] = v
+                v = merged
+            out[t.group] = v
+        return out
+
+    # -- fit statistics -------------------------------------------------------------------------
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self.objective
+
+    @property
+    def dof(self) -> int:
+        """Number of estimated parameters (fixed effects, covariance parameters, scale)."""
+        return self.spec.p + self.spec.ntheta + (self.sigma is not None)
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.dof
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + self.dof * np.log(self.nobs)
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood (for REML fits, the REML criterion)."""
+        return self.objective
+
+    def issingular(self, tol: float = 1e-4) -> bool:
+        """True when an estimated covariance matrix is singular (a diagonal theta near 0)."""
+        diag = self.spec.theta_lower == 0
+        return bool(np.any(self._theta[diag] < tol))
+
+    isSingular = issingular
+
+    @property
+    def converged(self) -> bool:
+        return self.optsum.converged
+
+    # -- fitted values ------------------------------------------------------------------------------
+    def linear_predictor(self) -> np.ndarray:
+        """``X beta + Z b + offset`` for the observations of the fit."""
+        eta = self.spec.X @ self.beta + self.spec.offset_or_zero
+        for t, b in zip(self.spec.reterms, self._b_blocks()):
+            eta = eta + np.einsum("ij,ij->i", t.z, b[t.refs])
+        return eta
+
+    @property
+    def fitted(self) -> np.ndarray:
+        return self.linear_predictor()
+
+    @property
+    def residuals(self) -> np.ndarray:
+        return self.spec.y - self.fitted
+
+    # -- text -------------------------------------------------------------------------------------------
+    def _header(self) -> str:
+        return "Mixed model fit"
+
+    def _fit_stats_line(self) -> str:
+        stats = pd.DataFrame([[self.aic, self.bic, self.loglik, self.objective,
+                               self.nobs - self.dof]],
+                             columns=["AIC", "BIC", "logLik",
+                                      "REMLcrit" if self.method == "REML" else "deviance",
+                                      "df.resid"])
+        return stats.to_string(index=False, float_format=lambda v: f"{v:.1f}")
+
+    def summary(self) -> str:
+        """A summary in the style of lme4's ``summary(fit)``."""
+        fe = pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se})
+        fe[self._stat_name] = fe["Estimate"] / fe["Std. Error"]
+        groups = ", ".join(f"{t.group}, {t.nlevels}" for t in self.spec.reterms)
+        parts = [
+            self._header(),
+            f"Formula: {self.spec.formula}",
+            "",
+            self._fit_stats_line(),
+            "",
+            "Random effects:",
+            str(self.varcorr),
+            f"Number of obs: {self.nobs}, groups:  {groups}",
+            "",
+            "Fixed effects:",
+            fe.to_string(float_format=lambda v: f"{v:.4f}"),
+        ]
+        notes = []
+        if self.spec.n_dropped:
+            notes.append(f"{self.spec.n_dropped} rows with missing values were dropped")
+        if self.spec.aliased:
+            notes.append("aliased columns dropped: " + ", ".join(self.spec.aliased))
+        if self.issingular():
+            notes.append("boundary (singular) fit: see help('isSingular')")
+        if not self.converged:
+            notes.append(f"optimizer did not converge: {self.optsum.returnvalue}")
+        if notes:
+            parts += [""] + [f"Note: {n}" for n in notes]
+        return "\n".join(parts)
+
+    _stat_name = "t value"
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    # -- ArviZ ------------------------------------------------------------------------------------------
+    def to_datatree(self):
+        """The fit as an :class:`xarray.DataTree` (see :mod:`pymc_mixed.datatree`)."""
+        from .datatree import result_to_datatree
+
+        return result_to_datatree(self)
+
+
+class LMMResult(MixedModelResult):
+    """A linear mixed model fitted by exact ML or REML."""
+
+    @classmethod
+    def from_objective(cls, spec, objective, theta, optsum) -> "LMMResult":
+        """Read the estimates off the factor left at ``theta`` by ``objective``."""
+        self = cls()
+        self.spec = spec
+        self.method = "REML" if objective.REML else "ML"
+        self.REML = objective.REML
+        self._theta = np.asarray(theta, dtype=float)
+        self.objective = float(optsum.fmin)
+        self.optsum = optsum
+        self._system = objective.system
+        self.u, self.beta = objective.system.solve()
+        self.sigma = objective.sigma()
+        Rx = objective.system.Rxx()
+        if spec.p:
+            Rinv = np.linalg.inv(Rx)
+            self._vcov_beta = self.sigma**2 * Rinv.T @ Rinv
+        else:
+            self._vcov_beta = np.zeros((0, 0))
+        return self
+
+    def _condvar_u(self) -> list[np.ndarray]:
+        if not hasattr(self, "_condvar_cache"):
+            self._condvar_cache = self._system.condvar_u()
+        return self._condvar_cache
+
+    def _header(self) -> str:
+        how = "REML" if self.REML else "maximum likelihood"
+        return f"Linear mixed model fit by {how}"

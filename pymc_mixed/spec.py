@@ -1,0 +1,172 @@
+"""ModelSpec: everything an estimator needs to know about a mixed model, and nothing more.
+
+The spec is numeric and final: the formula has been read, missing values dropped, aliased
+fixed-effects columns removed and random-effect terms sorted. Estimators and the PyTensor graph
+read it; nothing downstream re-parses a formula.
+
+Notation (Bates et al. 2015, lme4): the random effects are ``b = Lambda_theta u`` with spherical
+``u ~ N(0, I_q)``. Term ``k`` has a grouping factor with ``l_k`` levels and ``p_k`` model-matrix
+columns; its block of ``Lambda`` is ``I_{l_k} (x) T_k`` with ``T_k`` lower triangular, and
+``theta`` lists the lower triangles of the ``T_k`` column by column, terms in decreasing order
+of ``l_k`` (stable), exactly as lme4's ``getME(fit, "theta")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ReTerm", "ModelSpec"]
+
+
+@dataclass
+class ReTerm:
+    """One random-effects term: a grouping factor and the columns that vary over its levels.
+
+    Attributes
+    ----------
+    group : name of the grouping factor (``"Subject"``, ``"cask:batch"``).
+    refs : (n,) int array, the level of each observation (0-based).
+    levels : level labels, in the order of ``refs``.
+    z : (n, p) model matrix of the term (``[1, Days]`` for ``(1 + Days | Subject)``).
+    cnames : names of the columns of ``z`` (lme4's ``cnms``: ``"(Intercept)"``, ``"Days"``).
+    """
+
+    group: str
+    refs: np.ndarray
+    levels: list[str]
+    z: np.ndarray
+    cnames: list[str]
+
+    @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def p(self) -> int:
+        """Number of columns (random effects per level)."""
+        return self.z.shape[1]
+
+    @property
+    def q(self) -> int:
+        """Number of random effects of the term, ``nlevels * p``."""
+        return self.nlevels * self.p
+
+    @property
+    def ntheta(self) -> int:
+        return self.p * (self.p + 1) // 2
+
+    @property
+    def tril_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of each theta element in ``T``: lower triangle, column-major (lme4)."""
+        rows, cols = [], []
+        for j in range(self.p):
+            for i in range(j, self.p):
+                rows.append(i)
+                cols.append(j)
+        return np.array(rows), np.array(cols)
+
+    @property
+    def theta_lower(self) -> np.ndarray:
+        """Lower bounds: 0 on the diagonal of ``T`` (identifiability), -inf below it."""
+        rows, cols = self.tril_index
+        return np.where(rows == cols, 0.0, -np.inf)
+
+    @property
+    def theta_init(self) -> np.ndarray:
+        """lme4's start: ``T = I``."""
+        rows, cols = self.tril_index
+        return (rows == cols).astype(float)
+
+    def T(self, theta_k: np.ndarray) -> np.ndarray:
+        """The ``p x p`` lower-triangular relative covariance factor for this term's theta."""
+        out = np.zeros((self.p, self.p))
+        out[self.tril_index] = theta_k
+        return out
+
+    def __repr__(self) -> str:
+        return f"ReTerm({' + '.join(self.cnames)} | {self.group}: {self.nlevels} levels)"
+
+
+@dataclass
+class ModelSpec:
+    """A mixed model in numbers: response, fixed design, random-effect terms, family.
+
+    Built by :func:`pymc_mixed.formula.build_spec`; read by every estimator and by
+    :mod:`pymc_mixed.graph`.
+    """
+
+    formula: str
+    response: str
+    y: np.ndarray
+    X: np.ndarray
+    xnames: list[str]
+    reterms: list[ReTerm]
+    family: object  # pymc_mixed.families.Family
+    weights: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    data: pd.DataFrame | None = None
+    n_dropped: int = 0
+    aliased: list[str] = field(default_factory=list)
+    fixed_rhs: str = "1"
+    trials: np.ndarray | None = None  # binomial: number of trials per observation
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        return sum(t.q for t in self.reterms)
+
+    @property
+    def ntheta(self) -> int:
+        return sum(t.ntheta for t in self.reterms)
+
+    @property
+    def theta_slices(self) -> list[slice]:
+        """Where each term's elements sit in ``theta``."""
+        out, start = [], 0
+        for t in self.reterms:
+            out.append(slice(start, start + t.ntheta))
+            start += t.ntheta
+        return out
+
+    @property
+    def theta_lower(self) -> np.ndarray:
+        return np.concatenate([t.theta_lower for t in self.reterms])
+
+    @property
+    def theta_init(self) -> np.ndarray:
+        return np.concatenate([t.theta_init for t in self.reterms])
+
+    @property
+    def theta_names(self) -> list[str]:
+        """lme4-style names: ``Subject.(Intercept)``, ``Subject.Days.(Intercept)``, ..."""
+        names = []
+        for t in self.reterms:
+            rows, cols = t.tril_index
+            for i, j in zip(rows, cols):
+                if i == j:
+                    names.append(f"{t.group}.{t.cnames[i]}")
+                else:
+                    names.append(f"{t.group}.{t.cnames[i]}.{t.cnames[j]}")
+        return names
+
+    def Ts(self, theta: np.ndarray) -> list[np.ndarray]:
+        """The per-term relative covariance factors for a full ``theta``."""
+        return [t.T(theta[s]) for t, s in zip(self.reterms, self.theta_slices)]
+
+    @property
+    def prior_weights(self) -> np.ndarray:
+        return np.ones(self.n) if self.weights is None else self.weights
+
+    @property
+    def offset_or_zero(self) -> np.ndarray:
+        return np.zeros(self.n) if self.offset is None else self.offset
