@@ -51,10 +51,28 @@ class LMMObjective:
         return float(np.sqrt(self.system.pwrss() / self.dof))
 
 
-def _initial_step(spec) -> np.ndarray:
-    # BOBYQA's first trust region: large moves for the standard-deviation-like diagonal
-    # elements, small ones for the off-diagonal (correlation-like) elements.
-    return np.where(spec.theta_lower == 0, 0.75, 0.1)
+def _initial_step(spec, theta0=None) -> np.ndarray:
+    """BOBYQA's first trust region. From lme4's start ``T = I``: large moves for the
+    standard-deviation-like diagonal elements, small ones for the off-diagonal elements. From a
+    moment estimate, already near the optimum: a tenth of each value."""
+    if theta0 is None:
+        return np.where(spec.theta_lower == 0, 0.75, 0.1)
+    return np.maximum(0.1 * np.abs(theta0), 0.02)
+
+
+def choose_start(spec, objective, theta0=None):
+    """The starting theta and BOBYQA step: the user's, else the better (lower objective) of
+    lme4's ``T = I`` and a method-of-moments estimate (see :mod:`pymc_mixed.fit.start`)."""
+    from .start import moment_theta
+
+    if theta0 is not None:
+        theta0 = np.asarray(theta0, dtype=float)
+        return theta0, _initial_step(spec, theta0)
+    identity = spec.theta_init
+    moments = moment_theta(spec, spec.weights)
+    if moments is not None and objective(moments) < objective(identity):
+        return moments, _initial_step(spec, moments)
+    return identity, _initial_step(spec)
 
 
 def fit_lmm(spec, REML: bool = True, *, theta0=None, optimizer: str = "LN_BOBYQA",
@@ -64,8 +82,8 @@ def fit_lmm(spec, REML: bool = True, *, theta0=None, optimizer: str = "LN_BOBYQA
     from ..results import LMMResult
 
     obj = LMMObjective(spec, REML)
-    x0 = spec.theta_init if theta0 is None else np.asarray(theta0, dtype=float)
-    optsum = minimize_bobyqa(obj, x0, spec.theta_lower, initial_step=_initial_step(spec),
+    x0, step = choose_start(spec, obj, theta0)
+    optsum = minimize_bobyqa(obj, x0, spec.theta_lower, initial_step=step,
                              ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
                              maxfeval=maxfeval, optimizer=optimizer)
     theta = optsum.final

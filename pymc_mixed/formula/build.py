@@ -33,7 +33,7 @@ _NAMESPACE = {
     "sin": np.sin,
     "cos": np.cos,
 }
-_IDENT = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)(?!\s*\()")
+_IDENT = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)(?![\w.]|\s*\()")
 _RESERVED = {"I", "C", "np", "True", "False", "None", "offset", "cbind", "p"} | set(_NAMESPACE)
 _DUMMY = "pmmresponse"
 

@@ -102,23 +102,28 @@ class BlockedSystem:
         nnz = len(uniq)
         level_of = a21_cols // p1
         starts = indptr[np.arange(l1) * p1]
-        sizes = indptr[np.arange(1, l1 + 1) * p1] - starts
-        reps = sizes[level_of]
+        pos = np.arange(nnz) - starts[level_of]  # position of the entry within its level
+        if p1 == 1:
+            # rows are sorted within a column: the partners f of e with row(f) <= row(e) are
+            # the entries of the same level up to and including e itself
+            reps = pos + 1
+        else:
+            reps = (indptr[np.arange(1, l1 + 1) * p1] - starts)[level_of]
         e = np.repeat(np.arange(nnz), reps)
         f = starts[level_of[e]] + (np.arange(len(e)) - np.repeat(np.cumsum(reps) - reps, reps))
-        keep = a21_rows[e] >= a21_rows[f]
-        e, f = e[keep], f[keep]
-        pair_key = a21_rows[e].astype(np.int64) * m + a21_rows[f]
-        pairs, pair_id = np.unique(pair_key, return_inverse=True)
-        self._pair_flat = (pairs % m) * m + pairs // m  # Fortran flat index of (row, col)
-        self._pair_e, self._pair_f = e, f
+        if p1 > 1:
+            keep = a21_rows[e] >= a21_rows[f]
+            e, f = e[keep], f[keep]
+        # One CSR row per position of the m x m block (Fortran flat index col * m + row), so
+        # that P @ vec(S) *is* G; building it is a linear-time bucket sort in SciPy, and
+        # carrying the product numbers through it gives the permutation for new weights.
+        flat = a21_rows[f].astype(np.int64) * m + a21_rows[e]
         s_index = level_of[e] * p1 * p1 + (a21_cols[e] % p1) * p1 + (a21_cols[f] % p1)
-        self._pair_shape = (len(pairs), l1 * p1 * p1)
-        # sort the products by pair so the per-weights CSR build is cheap
-        order = np.lexsort((s_index, pair_id))
-        self._pair_e, self._pair_f = e[order], f[order]
-        self._pair_sidx = s_index[order].astype(np.int32)
-        self._pair_indptr = np.searchsorted(pair_id[order], np.arange(len(pairs) + 1))
+        ids = np.arange(1, len(e) + 1, dtype=float)  # +1: SciPy drops explicit zeros
+        P = sp.csr_matrix((ids, (flat, s_index)), shape=(m * m, l1 * p1 * p1))
+        perm = P.data.astype(np.int64) - 1
+        self._pair_e, self._pair_f = e[perm], f[perm]
+        self._P = P
 
     # -- weights: the cross-products A11, A21, A22 -------------------------------------------
     def set_weights(self, w: np.ndarray, y: np.ndarray) -> None:
@@ -141,8 +146,7 @@ class BlockedSystem:
         c22 = (wR[:, e] * self._Rval[:, f]).ravel()
         self.A22 = np.bincount(self._a22_target, c22, minlength=m * m).reshape(
             (m, m), order="F")
-        self._P = sp.csr_matrix((data[self._pair_e] * data[self._pair_f], self._pair_sidx,
-                                 self._pair_indptr), shape=self._pair_shape)
+        self._P.data = data[self._pair_e] * data[self._pair_f]
 
     # -- per-theta update ----------------------------------------------------------------------
     def update(self, theta: np.ndarray) -> None:
@@ -159,10 +163,9 @@ class BlockedSystem:
             M[:, np.arange(self.p1), np.arange(self.p1)] += 1.0
             self.L11 = np.linalg.cholesky(M)
             S = T1 @ np.linalg.inv(M) @ T1.T
-        g = self._P @ S.ravel()
+        G = (self._P @ S.ravel()).reshape((self.m, self.m), order="F")
         B = self.L22
-        B[...] = self.A22
-        B.ravel(order="F")[self._pair_flat] -= g  # view: L22 is Fortran-contiguous
+        np.subtract(self.A22, G, out=B)
         self._scale_rest(B, Ts[1:])
         idx = np.arange(self.qr)
         B[idx, idx] += 1.0

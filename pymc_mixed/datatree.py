@@ -1,0 +1,164 @@
+"""Results as ArviZ data: an :class:`xarray.DataTree` with named dimensions and coordinates.
+
+Names are shared by maximum-likelihood fits and posteriors, so the two line up in ArviZ:
+
+* ``beta`` (dim ``coef``), ``sigma`` (Gaussian residual SD), ``theta`` (dim ``theta_par``);
+* for every grouping factor ``g``: ``sd_g`` (dim ``g_coef``), ``corr_g`` (dims ``g_coef``,
+  ``g_coef_bis``; only where a term on ``g`` has several columns) and the random effects ``b_g``
+  (dims ``g``, ``g_coef``), with factor levels and column names as coordinates.
+
+Groups: ``mle`` (point estimates), ``fit_stats``, ``observed_data``, ``constant_data``, and
+optionally ``posterior``-shaped draws (see :mod:`pymc_mixed.approx`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["group_parameters", "result_to_datatree", "coef_dim", "corr_dims"]
+
+
+def coef_dim(group: str) -> str:
+    return f"{group}_coef"
+
+
+def corr_dims(group: str) -> tuple[str, str]:
+    return f"{group}_coef", f"{group}_coef_bis"
+
+
+def group_parameters(spec, covs: list[np.ndarray]) -> dict[str, dict]:
+    """Merge the per-term covariance matrices of each grouping factor (terms on one factor,
+    as ``(1 + x || g)`` makes, form a block-diagonal matrix) into sd and correlation.
+
+    Returns {group: {"cnames": [...], "cov": (k, k), "sd": (k,), "corr": (k, k) or None}}.
+    """
+    out: dict[str, dict] = {}
+    for t, c in zip(spec.reterms, covs):
+        if t.group in out:
+            prev = out[t.group]
+            k0 = len(prev["cnames"])
+            cov = np.zeros((k0 + t.p, k0 + t.p))
+            cov[:k0, :k0] = prev["cov"]
+            cov[k0:, k0:] = c
+            prev["cov"] = cov
+            prev["cnames"] = prev["cnames"] + list(t.cnames)
+            prev["correlated"] = prev["correlated"] or t.p > 1
+        else:
+            out[t.group] = {"cnames": list(t.cnames), "cov": c, "correlated": t.p > 1,
+                            "levels": list(t.levels)}
+    for g in out.values():
+        sd = np.sqrt(np.diag(g["cov"]))
+        g["sd"] = sd
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = g["cov"] / np.outer(sd, sd)
+        np.fill_diagonal(corr, 1.0)
+        g["corr"] = corr if g["correlated"] else None
+    return out
+
+
+def _point_dataset(result):
+    import xarray as xr
+
+    spec = result.spec
+    coords = {"coef": spec.xnames, "coef_bis": spec.xnames, "theta_par": spec.theta_names}
+    data = {
+        "beta": ("coef", np.asarray(result.beta)),
+        "theta": ("theta_par", np.asarray(result._theta)),
+        "vcov_beta": (("coef", "coef_bis"), np.asarray(result._vcov_beta)),
+        "se_beta": ("coef", np.sqrt(np.diag(result._vcov_beta))),
+    }
+    if result.sigma is not None:
+        data["sigma"] = ((), float(result.sigma))
+    extra = getattr(result, "extra_parameters", None)
+    if extra:
+        for name, value in extra().items():
+            data[name] = ((), float(value))
+    vc = result.varcorr
+    groups = group_parameters(spec, vc.covs)
+    ranef = result.ranef
+    for g, info in groups.items():
+        cd = coef_dim(g)
+        coords[cd] = info["cnames"]
+        coords[g] = info["levels"]
+        data[f"sd_{g}"] = (cd, info["sd"])
+        if info["corr"] is not None:
+            d1, d2 = corr_dims(g)
+            coords[d2] = info["cnames"]
+            data[f"corr_{g}"] = ((d1, d2), info["corr"])
+        data[f"b_{g}"] = ((g, cd), ranef[g].to_numpy())
+    return xr.Dataset(data, coords=coords)
+
+
+def _observed(result):
+    import xarray as xr
+
+    spec = result.spec
+    obs = np.arange(spec.n)
+    observed = xr.Dataset({"y": ("obs", spec.y)}, coords={"obs": obs})
+    const = {"X": (("obs", "coef"), spec.X)}
+    seen = set()
+    for t in spec.reterms:
+        if t.group in seen:
+            continue
+        seen.add(t.group)
+        const[f"group_{t.group}"] = ("obs", np.asarray(t.levels, dtype=object)[t.refs].astype(str))
+    if spec.weights is not None:
+        const["weights"] = ("obs", spec.weights)
+    if spec.offset is not None:
+        const["offset"] = ("obs", spec.offset)
+    if spec.trials is not None:
+        const["trials"] = ("obs", np.asarray(spec.trials, dtype=float))
+    constant = xr.Dataset(const, coords={"obs": obs, "coef": spec.xnames})
+    return observed, constant
+
+
+def _fit_stats(result):
+    import xarray as xr
+
+    o = result.optsum
+    stats = {
+        "objective": result.objective,
+        "loglik": result.loglik,
+        "aic": result.aic,
+        "bic": result.bic,
+        "nobs": result.nobs,
+        "dof": result.dof,
+        "feval": o.feval,
+        "converged": bool(result.converged),
+        "singular": bool(result.issingular()),
+        "fit_seconds": o.seconds,
+    }
+    return xr.Dataset({k: ((), v) for k, v in stats.items()},
+                      attrs={"method": result.method, "optimizer": o.optimizer,
+                             "returnvalue": o.returnvalue})
+
+
+def result_to_datatree(result, draws: int = 0, chains: int = 1, seed=None):
+    """Build the DataTree of a maximum-likelihood fit.
+
+    ``draws > 0`` adds a ``posterior`` group of draws from the asymptotic normal approximation
+    at the optimum (see :func:`pymc_mixed.approx.normal_approximation`).
+    """
+    import xarray as xr
+
+    observed, constant = _observed(result)
+    groups = {
+        "mle": _point_dataset(result),
+        "fit_stats": _fit_stats(result),
+        "observed_data": observed,
+        "constant_data": constant,
+    }
+    if draws:
+        from .approx import normal_approximation
+
+        groups["posterior"] = normal_approximation(result, draws=draws, chains=chains, seed=seed)
+    tree = xr.DataTree.from_dict(groups)
+    tree.attrs.update({
+        "formula": result.spec.formula,
+        "family": result.spec.family.name,
+        "link": result.spec.family.link,
+        "method": result.method,
+        "engine": "pymc_mixed",
+        "n_dropped": result.spec.n_dropped,
+    })
+    return tree

@@ -1,0 +1,304 @@
+"""Penalized iteratively reweighted least squares (PIRLS) and the Laplace objective of a GLMM.
+
+For fixed covariance parameters ``theta`` (and ``beta``, unless it is estimated jointly) the
+conditional modes of the spherical random effects minimize the penalized deviance
+
+    pdev(u) = -2 log p(y | eta) + ||u||^2,     eta = X beta + Z Lambda_theta u + offset,
+
+up to terms free of ``u``. Each PIRLS iteration is one Fisher-scoring step: the weighted PLS
+system of the linear mixed model with weights ``W = wt mu_eta^2 / Var(y)`` and the working
+response, factored by the blocked Cholesky kernel; a step that does not lower ``pdev`` is halved.
+The Laplace approximation to -2 log-likelihood is then (Bates et al. 2015; lme4's ``nAGQ = 1``)
+
+    -2 log L(theta, beta) ~= -2 log p(y | u*) + ||u*||^2 + log det(Lambda'Z'WZ Lambda + I),
+
+with every normalizing constant of ``log p(y | u)`` kept. Two forms, as lme4:
+
+* default (``nAGQ = 1``): PIRLS over ``u`` only, ``(theta, beta)`` optimized outside;
+* fast (``nAGQ = 0``): PIRLS over ``(u, beta)`` jointly, only ``theta`` optimized outside.
+
+Families with a dispersion (Gaussian ``sigma``, Gamma ``phi``, negative binomial ``k``) have it
+optimized outside as well, on the log scale.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from .schur import make_system
+
+__all__ = ["GLMMData", "PIRLS", "PIRLSFailure", "LaplaceObjective", "glm_fit"]
+
+
+class PIRLSFailure(RuntimeError):
+    """PIRLS could not find the conditional modes (divergence, overflow in the link)."""
+
+
+class GLMMData:
+    """What the GLMM estimators need from a :class:`~pymc_mixed.spec.ModelSpec`, in numbers:
+    the family and prepared response, ``X``, the offset and ``Z`` as a sparse matrix."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.family = spec.family
+        self.resp = self.family.prepare(spec.y, spec.trials, spec.weights,
+                                        **({"response": spec.response}
+                                           if hasattr(self.family, "validate_trials") else {}))
+        self.X = np.ascontiguousarray(spec.X, dtype=float)
+        self.offset = spec.offset_or_zero
+        self.reterms = spec.reterms
+        self.n, self.p, self.q = spec.n, spec.p, spec.q
+        self.ntheta = spec.ntheta
+        self.has_dispersion = bool(self.family.has_dispersion)
+        blocks = []
+        obs = np.arange(self.n)
+        for t in self.reterms:
+            cols = t.refs[:, None] * t.p + np.arange(t.p)[None, :]
+            blocks.append(sp.csr_matrix((t.z.ravel(), (np.repeat(obs, t.p), cols.ravel())),
+                                        shape=(self.n, t.q)))
+        self.Z = sp.hstack(blocks, format="csr")
+
+    def Lambda_u(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``b = Lambda_theta u`` (term order)."""
+        out, start, k = np.empty_like(u), 0, 0
+        for t in self.reterms:
+            T = t.T(theta[k:k + t.ntheta])
+            if t.p == 1:
+                out[start:start + t.q] = T[0, 0] * u[start:start + t.q]
+            else:
+                out[start:start + t.q] = (u[start:start + t.q].reshape(t.nlevels, t.p) @ T.T
+                                          ).ravel()
+            start += t.q
+            k += t.ntheta
+        return out
+
+    def eta(self, theta, u, beta) -> np.ndarray:
+        return self.X @ beta + self.offset + self.Z @ self.Lambda_u(theta, u)
+
+
+class PIRLS:
+    """The conditional modes for given ``theta`` (and ``beta`` unless ``joint``).
+
+    ``run`` leaves the factor of the system at the weights of the returned modes, so
+    ``logdet()`` is the Laplace term there. Modes of the last successful call are the next
+    call's starting point (warm start).
+
+    Parameters
+    ----------
+    data : :class:`GLMMData`.
+    joint : estimate ``beta`` together with ``u`` (lme4's ``nAGQ = 0``).
+    tol : convergence when the largest change of ``u`` (and of ``beta`` scaled by its
+        standard error) in one Fisher step is below ``tol``; the factor is then refreshed
+        once at the new modes, so the objective is accurate to about ``tol^2``.
+    maxit : largest number of Fisher steps.
+    """
+
+    def __init__(self, data: GLMMData, joint: bool = False, tol: float = 1e-6, maxit: int = 60):
+        self.data = data
+        self.joint = joint
+        self.tol = tol
+        self.maxit = maxit
+        X = data.X if joint else data.X[:, :0]
+        self.system = make_system(data.reterms, X, np.zeros(data.n), None)
+        self.u = np.zeros(data.q)
+        self.beta = np.zeros(data.p)
+        self.iterations = 0
+        self.total_iterations = 0
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def _pdev(self, eta, u, dispersion):
+        fam = self.data.family
+        mu = fam.linkinv(eta)
+        if not fam.valid_mu(mu):
+            return np.inf, mu
+        d = float(np.sum(fam.unscaled_deviance(self.data.resp, mu, dispersion))) + float(u @ u)
+        return (d if np.isfinite(d) else np.inf), mu
+
+    def _weights(self, eta, mu, dispersion):
+        fam, r = self.data.family, self.data.resp
+        mu_eta = fam.mu_eta(eta)
+        var = fam.variance(mu, dispersion)
+        w = r.wt * mu_eta * mu_eta / var
+        return w, (r.y - mu) / mu_eta
+
+    def _factor(self, theta, eta, mu, off, dispersion):
+        """Weights and working response at ``eta``; factor; return the Fisher step's target."""
+        w, zres = self._weights(eta, mu, dispersion)
+        s = self.system
+        s.set_weights(w, eta - off + zres)
+        s.update(theta)
+        return w
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def run(self, theta, beta=None, dispersion=None, u0=None, beta0=None):
+        """PIRLS at ``theta`` (and fixed ``beta`` unless joint). Returns ``(u, beta, pdev)``;
+        raises :class:`PIRLSFailure` if no finite penalized deviance can be reached."""
+        d = self.data
+        theta = np.asarray(theta, dtype=float)
+        u = (self.u if u0 is None else np.asarray(u0, dtype=float)).copy()
+        if self.joint:
+            beta = (self.beta if beta0 is None else np.asarray(beta0, dtype=float)).copy()
+        else:
+            beta = np.asarray(beta, dtype=float)
+        Xb_off = d.X @ beta + d.offset
+        off = d.offset if self.joint else Xb_off
+        eta = Xb_off + d.Z @ d.Lambda_u(theta, u)
+        pdev, mu = self._pdev(eta, u, dispersion)
+        if not np.isfinite(pdev):  # warm start unusable: from u = 0
+            u[:] = 0.0
+            eta = Xb_off.copy()
+            pdev, mu = self._pdev(eta, u, dispersion)
+            if not np.isfinite(pdev):
+                raise PIRLSFailure("the linear predictor at the starting values gives means "
+                                   "outside the family's range (overflow in the link?)")
+        se_scale = None
+        converged = False
+        for it in range(1, self.maxit + 1):
+            self._factor(theta, eta, mu, off, dispersion)
+            u_new, b_new = self.system.solve()
+            if not self.joint:
+                b_new = beta
+            du, db = u_new - u, b_new - beta
+            step = 1.0
+            for _ in range(12):
+                u_try, b_try = u + step * du, beta + step * db
+                eta_try = d.X @ b_try + d.offset + d.Z @ d.Lambda_u(theta, u_try) \
+                    if self.joint else Xb_off + d.Z @ d.Lambda_u(theta, u_try)
+                pdev_try, mu_try = self._pdev(eta_try, u_try, dispersion)
+                if pdev_try <= pdev + 1e-10 * (1.0 + abs(pdev)):
+                    break
+                step *= 0.5
+            else:
+                # No decrease even for tiny steps: at the minimum up to round-off, or diverging.
+                size = np.max(np.abs(du), initial=0.0)
+                if size < 1e-4 or not np.isfinite(pdev):
+                    converged = size < 1e-4
+                    break
+                raise PIRLSFailure(f"PIRLS step-halving failed to reduce the penalized deviance "
+                                   f"({pdev:.6g}) after {it} iterations")
+            change = step * np.max(np.abs(du), initial=0.0)
+            if self.joint and len(db):
+                if se_scale is None:  # beta in standard-error units: Rxx' db
+                    se_scale = self.system.Rxx()
+                change = max(change, step * np.max(np.abs(se_scale.T @ db)))
+            u, beta, eta, pdev, mu = u_try, b_try, eta_try, pdev_try, mu_try
+            if change < self.tol:
+                converged = True
+                break
+        self.iterations = it
+        self.total_iterations += it
+        if not converged:
+            raise PIRLSFailure(f"PIRLS did not converge in {self.maxit} iterations")
+        # refresh the factor at the final modes: the Laplace term is evaluated there
+        self._factor(theta, eta, mu, off, dispersion)
+        self.u, self.beta = u, beta
+        self.mu, self.eta = mu, eta
+        return u, beta, pdev
+
+
+def glm_fit(data: GLMMData, dispersion=None, maxit: int = 50, tol: float = 1e-10):
+    """Maximum-likelihood GLM without random effects (IRLS with step-halving): the starting
+    values of the GLMM fit. Returns ``(beta, mu, converged)``."""
+    fam, r, X = data.family, data.resp, data.X
+    mu = fam.mustart(r)
+    eta = fam.linkfun(mu)
+    beta = np.zeros(data.p)
+    dev_old = np.inf
+    converged = False
+    for _ in range(maxit):
+        mu_eta = fam.mu_eta(eta)
+        w = r.wt * mu_eta**2 / fam.variance(mu, dispersion)
+        z = eta - data.offset + (r.y - mu) / mu_eta
+        sw = np.sqrt(w)
+        b_new = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
+        step = 1.0
+        for _ in range(20):
+            b_try = beta + step * (b_new - beta) if np.isfinite(dev_old) else b_new
+            eta_try = X @ b_try + data.offset
+            mu_try = fam.linkinv(eta_try)
+            dev = float(np.sum(fam.dev_resids(r.y, mu_try, r.wt, dispersion))) \
+                if fam.valid_mu(mu_try) else np.inf
+            if dev <= dev_old + 1e-10 * (1 + abs(dev_old)) or not np.isfinite(dev_old) and \
+                    np.isfinite(dev):
+                break
+            step *= 0.5
+        beta, eta, mu = b_try, eta_try, mu_try
+        if abs(dev_old - dev) < tol * (abs(dev) + 0.1):
+            converged = True
+            break
+        dev_old = dev
+    return beta, mu, converged
+
+
+class LaplaceObjective:
+    """-2 log-likelihood of a GLMM by the Laplace approximation, full scale.
+
+    ``fast=False``: a function of ``x = (theta, beta[, log dispersion])``; ``fast=True``: of
+    ``x = (theta[, log dispersion])``, with ``beta`` the joint mode found by PIRLS.
+    Non-finite values (PIRLS failure) are returned as ``inf`` so an optimizer backs off.
+    """
+
+    def __init__(self, data: GLMMData, fast: bool = False, tol: float = 1e-6):
+        self.data = data
+        self.fast = fast
+        self.pirls = PIRLS(data, joint=fast, tol=tol)
+        self.nt, self.p = data.ntheta, data.p
+        self.neval = 0
+        self.failures = 0
+
+    def split(self, x):
+        """``x`` -> (theta, beta or None, dispersion or None)."""
+        x = np.asarray(x, dtype=float)
+        theta = x[:self.nt]
+        k = self.nt
+        beta = None
+        if not self.fast:
+            beta = x[k:k + self.p]
+            k += self.p
+        disp = float(np.exp(x[k])) if self.data.has_dispersion else None
+        return theta, beta, disp
+
+    def laplace(self) -> float:
+        """The objective at the modes PIRLS left (call after ``run``)."""
+        d, pr = self.data, self.pirls
+        _, _, disp = self._last
+        ll = d.family.loglik(d.resp, pr.mu, disp)
+        return float(-2.0 * ll + pr.u @ pr.u + pr.system.logdet())
+
+    def __call__(self, x) -> float:
+        self.neval += 1
+        theta, beta, disp = self.split(x)
+        self._last = (theta, beta, disp)
+        try:
+            self.pirls.run(theta, beta, disp)
+        except (PIRLSFailure, np.linalg.LinAlgError, FloatingPointError):
+            self.failures += 1
+            return np.inf
+        val = self.laplace()
+        return val if np.isfinite(val) else np.inf
+
+
+def check_separation(data: GLMMData, beta, mu) -> str | None:
+    """A message when a binomial GLM's fitted probabilities are numerically 0 or 1 at large
+    coefficients: (quasi-)complete separation; else None."""
+    fam = data.family
+    if fam.name not in ("binomial", "bernoulli"):
+        return None
+    edge = (mu < 1e-8) | (mu > 1 - 1e-8)
+    if edge.sum() and np.max(np.abs(beta), initial=0.0) > 10:
+        return (f"fitted probabilities numerically 0 or 1 for {int(edge.sum())} observation(s) "
+                f"with large coefficients: the data may be (quasi-)completely separated, and "
+                f"the estimates of {', '.join(_big(data, beta))} may be infinite")
+    return None
+
+
+def _big(data, beta):
+    names = data.spec.xnames
+    return [n for n, b in zip(names, beta) if abs(b) > 10] or names
+
+
+def warn(msg, category=UserWarning):
+    warnings.warn(msg, category, stacklevel=4)

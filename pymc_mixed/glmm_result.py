@@ -1,0 +1,164 @@
+"""Result of a generalized linear mixed model fitted by Laplace or adaptive Gauss-Hermite
+quadrature (:func:`pymc_mixed.fit.glmm.fit_glmm`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .results import MixedModelResult
+from .varcorr import VarCorr, term_covariances
+
+__all__ = ["GLMMResult"]
+
+
+class GLMMResult(MixedModelResult):
+    """A GLMM fitted by maximum likelihood with the Laplace approximation (``nAGQ = 1``, or its
+    fast form ``nAGQ = 0``) or adaptive Gauss-Hermite quadrature (``nAGQ > 1``).
+
+    Beyond :class:`~pymc_mixed.results.MixedModelResult`: ``family``, ``link``, ``dispersion``
+    (the family's dispersion parameter or None, see :mod:`pymc_mixed.families`), ``nAGQ``,
+    fitted values on the response scale (``fitted``) and the link scale (``fitted_link``),
+    deviance, Pearson, response and working residuals (``resid(type=...)``).
+
+    ``objective`` is -2 log-likelihood with every normalizing constant, on one scale for
+    ``nAGQ = 0, 1`` and ``> 1`` (lme4 drops the saturated-model term for ``nAGQ > 1``; we do
+    not). ``vcov`` is lme4's ``vcov(fit, use.hessian = FALSE)``: the inverse of the
+    fixed-effects block of the PIRLS system at the estimates (see :meth:`vcov_hessian` for
+    the finite-difference Hessian of the objective).
+    """
+
+    method = "ML"
+    _stat_name = "z value"
+
+    # -- set by fit_glmm -----------------------------------------------------------------------------
+    spec = None
+    nAGQ = 1
+    fast = False
+    dispersion = None
+    sigma = None
+
+    @property
+    def family(self):
+        return self.spec.family
+
+    @property
+    def link(self) -> str:
+        return self.spec.family.link
+
+    @property
+    def approximation(self) -> str:
+        if self.nAGQ > 1:
+            return f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}"
+        return "Laplace Approximation"
+
+    def extra_parameters(self) -> dict[str, float]:
+        """Family parameters other than ``sigma`` (the negative binomial's size ``k``)."""
+        if self.dispersion is not None and self.sigma is None:
+            return {"dispersion": float(self.dispersion)}
+        return {}
+
+    # -- random effects: covariances are not scaled by sigma in a GLMM ------------------------------
+    @property
+    def varcorr(self) -> VarCorr:
+        return VarCorr(groups=[t.group for t in self.spec.reterms],
+                       cnames=[t.cnames for t in self.spec.reterms],
+                       covs=term_covariances(self.spec, self._theta, 1.0),
+                       sigma=self.sigma)
+
+    VarCorr = varcorr
+
+    @property
+    def condvar(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for t, T, blk in zip(self.spec.reterms, self.spec.Ts(self._theta), self._condvar_u()):
+            v = np.einsum("ab,jbc,dc->jad", T, blk, T)
+            if t.group in out:
+                prev = out[t.group]
+                k0, k1 = prev.shape[1], v.shape[1]
+                merged = np.zeros((t.nlevels, k0 + k1, k0 + k1))
+                merged[:, :k0, :k0] = prev
+                merged[:, k0:, k0:] = v
+                v = merged
+            out[t.group] = v
+        return out
+
+    def _condvar_u(self) -> list[np.ndarray]:
+        return self._condvar_blocks
+
+    @property
+    def dof(self) -> int:
+        return self.spec.p + self.spec.ntheta + int(self.dispersion is not None)
+
+    # -- fitted values and residuals ----------------------------------------------------------------
+    @property
+    def fitted_link(self) -> np.ndarray:
+        """The linear predictor ``X beta + Z b + offset`` (link scale)."""
+        return self.linear_predictor()
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Fitted means on the response scale (proportions for the binomial)."""
+        return self.spec.family.linkinv(self.fitted_link)
+
+    def resid(self, type: str = "deviance") -> np.ndarray:
+        """Residuals: ``"deviance"`` (default, as lme4), ``"pearson"``, ``"response"`` or
+        ``"working"``."""
+        fam, r = self.spec.family, self._resp
+        eta = self.fitted_link
+        mu = fam.linkinv(eta)
+        if type == "deviance":
+            return fam.deviance_resids(r, mu, self.dispersion)
+        if type == "pearson":
+            return fam.pearson_resids(r, mu, self.dispersion)
+        if type == "response":
+            return r.y - mu
+        if type == "working":
+            return (r.y - mu) / fam.mu_eta(eta)
+        raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', "
+                         f"'response' or 'working'")
+
+    @property
+    def residuals(self) -> np.ndarray:
+        return self.resid("deviance")
+
+    @property
+    def deviance_residuals(self) -> np.ndarray:
+        return self.resid("deviance")
+
+    @property
+    def pearson_residuals(self) -> np.ndarray:
+        return self.resid("pearson")
+
+    @property
+    def sum_dev_resid(self) -> float:
+        """Sum of squared deviance residuals at the conditional modes (lme4's ``deviance()``
+        for a GLMM; not an objective)."""
+        return float(np.sum(self.resid("deviance") ** 2))
+
+    # -- standard errors from the Hessian of the objective -----------------------------------------
+    def vcov_hessian(self, step: float = 1e-4) -> pd.DataFrame:
+        """Covariance of the fixed effects from the finite-difference Hessian of the objective
+        in ``(theta, beta[, log dispersion])`` (lme4's default ``vcov`` when ``calc.derivs``;
+        not available for ``nAGQ = 0``, whose objective does not depend on ``beta``)."""
+        if self._objective_fn is None:
+            raise ValueError("vcov_hessian needs the default (nAGQ >= 1) fit")
+        from .fit.glmm import hessian
+
+        H = hessian(self._objective_fn, self._xhat, step)
+        cov = 2.0 * np.linalg.inv(H)
+        nt, p = self.spec.ntheta, self.spec.p
+        names = self.spec.xnames
+        return pd.DataFrame(cov[nt:nt + p, nt:nt + p], index=names, columns=names)
+
+    # -- text -------------------------------------------------------------------------------------------
+    def _header(self) -> str:
+        fam = self.spec.family
+        head = (f"Generalized linear mixed model fit by maximum likelihood "
+                f"({self.approximation})")
+        if self.fast:
+            head += " [nAGQ = 0]"
+        extra = ""
+        if self.dispersion is not None and self.sigma is None:
+            extra = f", dispersion = {self.dispersion:.4g}"
+        return f"{head}\n Family: {fam.name}  ( {fam.link} ){extra}"
