@@ -63,6 +63,13 @@ def _design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     if rhs in ("0", "-1", "0 + 0"):
         return np.zeros((len(data), 0)), []
     frame = data.assign(**{_DUMMY: 0.0})
+    # formulae sorts the levels of unordered categoricals alphabetically; R keeps the factor's
+    # own order (its first level is the reference). Handing formulae an ordered categorical
+    # keeps R's order. Unused levels are dropped, as lme4's rank check would drop their columns.
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            cat = frame[col].cat.remove_unused_categories()
+            frame[col] = cat.cat.as_ordered()
     dm = formulae.design_matrices(f"{_DUMMY} ~ {rhs}", frame, na_action="pass",
                                   extra_namespace=_NAMESPACE)
     if dm.common is None:
