@@ -115,7 +115,7 @@ def _joint_system(data: GLMMData, theta, eta, mu, disp):
 
 def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_BOBYQA",
              ftol_rel: float = 1e-12, ftol_abs: float = 1e-7, xtol_abs: float = 1e-6,
-             maxfeval: int = 100_000, theta0=None, pirls_tol: float = 1e-6):
+             maxfeval: int = 100_000, theta0=None, pirls_tol: float = 1e-4):
     """Fit a GLMM by maximum likelihood; returns a :class:`~pymc_mixed.glmm_result.GLMMResult`.
 
     Parameters

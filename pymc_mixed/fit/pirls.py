@@ -107,6 +107,7 @@ class PIRLS:
         self.beta = np.zeros(data.p)
         self.iterations = 0
         self.total_iterations = 0
+        self._theta = None
 
     # -- pieces ------------------------------------------------------------------------------------
     def _pdev(self, eta, u, dispersion):
@@ -114,7 +115,7 @@ class PIRLS:
         mu = fam.linkinv(eta)
         if not fam.valid_mu(mu):
             return np.inf, mu
-        d = float(np.sum(fam.unscaled_deviance(self.data.resp, mu, dispersion))) + float(u @ u)
+        d = fam.pirls_deviance(self.data.resp, mu, dispersion) + float(u @ u)
         return (d if np.isfinite(d) else np.inf), mu
 
     def _weights(self, eta, mu, dispersion):
@@ -132,13 +133,36 @@ class PIRLS:
         s.update(theta)
         return w
 
+    def _warm_u(self, theta):
+        """The last modes, moved to the new ``theta`` so that ``b = Lambda u`` stays put (the
+        random effects, not their spherical version, change little between evaluations)."""
+        u = self.u.copy()
+        old = self._theta
+        if old is None:
+            return u
+        start, k = 0, 0
+        for t in self.data.reterms:
+            sl = slice(start, start + t.q)
+            T_new, T_old = t.T(theta[k:k + t.ntheta]), t.T(old[k:k + t.ntheta])
+            if np.all(np.diag(T_new) > 1e-8):
+                if t.p == 1:
+                    u[sl] *= T_old[0, 0] / T_new[0, 0]
+                else:
+                    b = u[sl].reshape(t.nlevels, t.p) @ T_old.T
+                    u[sl] = np.linalg.solve(T_new, b.T).T.ravel()
+            elif np.all(np.diag(T_new) == 0):
+                u[sl] = 0.0
+            start += t.q
+            k += t.ntheta
+        return u
+
     # -- the loop -----------------------------------------------------------------------------------
     def run(self, theta, beta=None, dispersion=None, u0=None, beta0=None):
         """PIRLS at ``theta`` (and fixed ``beta`` unless joint). Returns ``(u, beta, pdev)``;
         raises :class:`PIRLSFailure` if no finite penalized deviance can be reached."""
         d = self.data
         theta = np.asarray(theta, dtype=float)
-        u = (self.u if u0 is None else np.asarray(u0, dtype=float)).copy()
+        u = self._warm_u(theta) if u0 is None else np.asarray(u0, dtype=float).copy()
         if self.joint:
             beta = (self.beta if beta0 is None else np.asarray(beta0, dtype=float)).copy()
         else:
@@ -196,6 +220,7 @@ class PIRLS:
         self._factor(theta, eta, mu, off, dispersion)
         self.u, self.beta = u, beta
         self.mu, self.eta = mu, eta
+        self._theta = theta.copy()
         return u, beta, pdev
 
 

@@ -62,6 +62,8 @@ def _design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     rhs = rhs.strip()
     if rhs in ("0", "-1", "0 + 0"):
         return np.zeros((len(data), 0)), []
+    if rhs == "1":  # the common random intercept: no need to involve formulae
+        return np.ones((len(data), 1)), ["(Intercept)"]
     frame = data.assign(**{_DUMMY: 0.0})
     # formulae sorts the levels of unordered categoricals alphabetically; R keeps the factor's
     # own order (its first level is the reference). Handing formulae an ordered categorical
