@@ -155,6 +155,48 @@ class MixedModelResult:
     def fitted(self) -> np.ndarray:
         return self.linear_predictor()
 
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = True,
+                offset=None) -> np.ndarray:
+        """Predictions on the scale of the linear predictor (lme4's ``predict``).
+
+        Parameters
+        ----------
+        newdata : DataFrame with the model's columns, or None for the fitted observations.
+        re_form : None to include every random-effect term; ``"~0"``, ``"NA"`` or False for
+            population-level predictions (random effects at zero).
+        allow_new_levels : levels of a grouping factor not seen in the fit get random effects
+            of zero (their expected value); with False they raise an error instead.
+        offset : offset for ``newdata`` (array), if the model has one.
+        """
+        from .formula.build import group_labels
+
+        include_re = re_form is None or re_form is True
+        if re_form not in (None, True, False, "~0", "~ 0", "NA"):
+            raise ValueError("re_form must be None (all random effects) or '~0' (none)")
+        spec = self.spec
+        if newdata is None:
+            eta = spec.X @ self.beta + spec.offset_or_zero
+            if include_re:
+                eta = self.linear_predictor()
+            return eta
+        eta = spec.X_on(newdata) @ self.beta
+        if offset is not None:
+            eta = eta + np.asarray(offset, dtype=float)
+        if not include_re:
+            return eta
+        for t, b in zip(spec.reterms, self._b_blocks()):
+            labels = group_labels(newdata, t.group)
+            index = {lev: i for i, lev in enumerate(t.levels)}
+            idx = np.array([index.get(lab, -1) for lab in labels])
+            if not allow_new_levels and np.any(idx < 0):
+                new = sorted(set(labels[idx < 0]))
+                raise ValueError(f"new levels of {t.group!r} in newdata: {new[:5]}; "
+                                 "use allow_new_levels=True to predict them at b = 0")
+            z = t.design.on(newdata)
+            bb = np.where(idx[:, None] >= 0, b[np.maximum(idx, 0)], 0.0)
+            eta = eta + np.einsum("ij,ij->i", z, bb)
+        return eta
+
     @property
     def residuals(self) -> np.ndarray:
         return self.spec.y - self.fitted

@@ -39,6 +39,7 @@ class ReTerm:
     levels: list[str]
     z: np.ndarray
     cnames: list[str]
+    design: object = field(default=None, repr=False)  # rebuilds z on new data (predict)
 
     @property
     def nlevels(self) -> int:
@@ -112,6 +113,13 @@ class ModelSpec:
     aliased: list[str] = field(default_factory=list)
     fixed_rhs: str = "1"
     trials: np.ndarray | None = None  # binomial: number of trials per observation
+    fixed_design: object = field(default=None, repr=False)  # rebuilds X on new data
+    fixed_keep: np.ndarray | None = field(default=None, repr=False)  # non-aliased columns
+
+    def X_on(self, newdata: pd.DataFrame) -> np.ndarray:
+        """The fixed-effects model matrix of new data (same columns as ``X``)."""
+        X = self.fixed_design.on(newdata)
+        return X if self.fixed_keep is None else X[:, self.fixed_keep]
 
     @property
     def n(self) -> int:

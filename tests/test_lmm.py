@@ -138,3 +138,16 @@ def test_offset_shifts_intercept():
     r2 = pmm.MixedModel(f, df, offset=np.full(len(df), 100.0)).fit()
     np.testing.assert_allclose(r2.fixef["(Intercept)"] + 100, r1.fixef["(Intercept)"], rtol=1e-6)
     assert np.isclose(r2.objective, r1.objective, rtol=1e-9)
+
+
+def test_predict_matches_fitted_and_handles_new_levels(sleep_ml):
+    df = pmm.datasets.load("sleepstudy")
+    np.testing.assert_allclose(sleep_ml.predict(df), sleep_ml.fitted, rtol=1e-12)
+    np.testing.assert_allclose(sleep_ml.predict(), sleep_ml.fitted, rtol=1e-12)
+    pop = sleep_ml.predict(df, re_form="~0")
+    np.testing.assert_allclose(pop, sleep_ml.fixef["(Intercept)"] + sleep_ml.fixef["Days"] * df["Days"])
+    new = df.iloc[:3].assign(Subject=["999", "308", "999"])
+    p = sleep_ml.predict(new)
+    assert np.isclose(p[0], pop[0]) and np.isclose(p[1], sleep_ml.fitted[1])
+    with pytest.raises(ValueError, match="new levels of 'Subject'"):
+        sleep_ml.predict(new, allow_new_levels=False)

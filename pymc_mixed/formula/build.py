@@ -18,7 +18,7 @@ from ..families import get_family
 from ..spec import ModelSpec, ReTerm
 from .parse import parse_formula, split_top_level
 
-__all__ = ["build_spec", "fixed_design", "lme4_name"]
+__all__ = ["build_spec", "fixed_design", "group_labels", "lme4_name"]
 
 # Functions a formula may call without a prefix, as in R.
 _NAMESPACE = {
@@ -55,34 +55,61 @@ def lme4_name(label: str) -> str:
     return re.sub(r"\[([^\]]*)\]", r"\1", label)
 
 
-def _design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def _ordered_categoricals(data: pd.DataFrame) -> pd.DataFrame:
+    """formulae sorts the levels of unordered categoricals alphabetically; R keeps the factor's
+    own order (its first level is the reference). Handing formulae an ordered categorical
+    keeps R's order. Unused levels are dropped, as lme4's rank check would drop their columns."""
+    frame = data.copy(deep=False)
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            cat = frame[col].cat.remove_unused_categories()
+            frame[col] = cat.cat.as_ordered()
+    return frame
+
+
+class Design:
+    """A model matrix and how to rebuild it on new data (for ``predict``)."""
+
+    def __init__(self, rhs: str, matrix: np.ndarray, names: list[str], formulae_matrix=None):
+        self.rhs = rhs
+        self.matrix = matrix
+        self.names = names
+        self._fm = formulae_matrix
+
+    def on(self, newdata: pd.DataFrame) -> np.ndarray:
+        """The same columns evaluated on ``newdata`` (same levels, same transformations)."""
+        if self._fm is None:
+            return np.ones((len(newdata), len(self.names))) if self.names else \
+                np.zeros((len(newdata), 0))
+        frame = newdata.copy(deep=False)
+        for col in frame.columns:
+            if isinstance(frame[col].dtype, pd.CategoricalDtype):
+                frame[col] = frame[col].astype(str)
+        return np.asarray(self._fm.evaluate_new_data(frame).design_matrix, dtype=float)
+
+
+def _design(rhs: str, data: pd.DataFrame) -> Design:
     """Model matrix of a right-hand side (``"1 + Days"``) with lme4 column names."""
     import formulae
 
     rhs = rhs.strip()
     if rhs in ("0", "-1", "0 + 0"):
-        return np.zeros((len(data), 0)), []
+        return Design(rhs, np.zeros((len(data), 0)), [])
     if rhs == "1":  # the common random intercept: no need to involve formulae
-        return np.ones((len(data), 1)), ["(Intercept)"]
-    frame = data.assign(**{_DUMMY: 0.0})
-    # formulae sorts the levels of unordered categoricals alphabetically; R keeps the factor's
-    # own order (its first level is the reference). Handing formulae an ordered categorical
-    # keeps R's order. Unused levels are dropped, as lme4's rank check would drop their columns.
-    for col in frame.columns:
-        if isinstance(frame[col].dtype, pd.CategoricalDtype):
-            cat = frame[col].cat.remove_unused_categories()
-            frame[col] = cat.cat.as_ordered()
+        return Design(rhs, np.ones((len(data), 1)), ["(Intercept)"])
+    frame = _ordered_categoricals(data).assign(**{_DUMMY: 0.0})
     dm = formulae.design_matrices(f"{_DUMMY} ~ {rhs}", frame, na_action="pass",
                                   extra_namespace=_NAMESPACE)
     if dm.common is None:
-        return np.zeros((len(data), 0)), []
+        return Design(rhs, np.zeros((len(data), 0)), [])
     labels = [lme4_name(lab) for term in dm.common.terms.values() for lab in term.labels]
-    return np.asarray(dm.common.design_matrix, dtype=float), labels
+    return Design(rhs, np.asarray(dm.common.design_matrix, dtype=float), labels, dm.common)
 
 
 def fixed_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The fixed-effects model matrix of ``rhs`` on ``data``, with lme4 column names."""
-    return _design(rhs, data)
+    d = _design(rhs, data)
+    return d.matrix, d.names
 
 
 def _independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
@@ -136,6 +163,19 @@ def _factor(data: pd.DataFrame, group: str) -> tuple[np.ndarray, list[str]]:
             k //= len(labels)
         names.append(":".join(digits))
     return refs.astype(np.int64), names
+
+
+def group_labels(data: pd.DataFrame, group: str) -> np.ndarray:
+    """The level label of each row for grouping factor ``group`` (``a:b`` joins with ``:``),
+    spelled as :func:`_factor` spells levels, so new data can be matched to fitted levels."""
+    parts = [g.strip() for g in group.split(":")]
+    missing = [c for c in parts if c not in data.columns]
+    if missing:
+        raise FormulaError(f"grouping factor column {missing[0]!r} not found in new data")
+    labels = data[parts[0]].astype(str).to_numpy(dtype=object)
+    for col in parts[1:]:
+        labels = labels + ":" + data[col].astype(str).to_numpy(dtype=object)
+    return labels
 
 
 def _response(expr: str, data: pd.DataFrame):
@@ -250,8 +290,10 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
         fam, "validate_trials") else fam.validate_trials(y_raw, trials, parsed.response)
 
     # -- fixed effects ----------------------------------------------------------------------------
-    X, xnames = fixed_design(parsed.fixed, data)
+    fixed = _design(parsed.fixed, data)
+    X, xnames = fixed.matrix, fixed.names
     aliased: list[str] = []
+    keep = np.arange(X.shape[1])
     if X.shape[1]:
         keep = _independent_columns(X)
         if len(keep) < X.shape[1]:
@@ -264,14 +306,16 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
     # -- random effects ---------------------------------------------------------------------------
     reterms = []
     for b in parsed.bars:
-        z, cnames = _design(b.lhs, data)
+        zd = _design(b.lhs, data)
+        z, cnames = zd.matrix, zd.names
         if z.shape[1] == 0:
             raise FormulaError(f"random-effects term {b.source} has no columns")
         refs, levels = _factor(data, b.group)
         if len(levels) < 2:
             raise FormulaError(f"grouping factor {b.group!r} (in {b.source}) has only "
                                f"{len(levels)} level; it needs at least 2 to estimate a variance")
-        reterms.append(ReTerm(group=b.group, refs=refs, levels=levels, z=z, cnames=cnames))
+        reterms.append(ReTerm(group=b.group, refs=refs, levels=levels, z=z, cnames=cnames,
+                              design=zd))
     # lme4 orders terms by decreasing number of levels (stable), and so does theta
     reterms.sort(key=lambda t: -t.nlevels)
     n = len(y)
@@ -293,4 +337,4 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
     return ModelSpec(formula=formula, response=parsed.response, y=y, X=X, xnames=xnames,
                      reterms=reterms, family=fam, weights=w, offset=off, data=data,
                      n_dropped=n_dropped, aliased=aliased, fixed_rhs=parsed.fixed,
-                     trials=trials)
+                     trials=trials, fixed_design=fixed, fixed_keep=keep)
