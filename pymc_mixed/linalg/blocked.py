@@ -100,28 +100,37 @@ class BlockedSystem:
         # G = A21 S A12: every ordered pair (e, f) of A21 entries in the same level of term 1
         # with row(e) >= row(f) contributes A21[e] A21[f] S_j[a_e, a_f] to G[row(e), row(f)].
         nnz = len(uniq)
-        level_of = a21_cols // p1
-        starts = indptr[np.arange(l1) * p1]
-        pos = np.arange(nnz) - starts[level_of]  # position of the entry within its level
+        idx_t = np.int32 if max(m * m, nnz, l1 * p1 * p1) < 2**31 - 1 else np.int64
+        level_of = (a21_cols // p1).astype(idx_t)
+        starts = indptr[np.arange(l1) * p1].astype(idx_t)
         if p1 == 1:
             # rows are sorted within a column: the partners f of e with row(f) <= row(e) are
             # the entries of the same level up to and including e itself
-            reps = pos + 1
+            reps = np.arange(nnz, dtype=idx_t) - starts[level_of] + 1
         else:
-            reps = (indptr[np.arange(1, l1 + 1) * p1] - starts)[level_of]
-        e = np.repeat(np.arange(nnz), reps)
-        f = starts[level_of[e]] + (np.arange(len(e)) - np.repeat(np.cumsum(reps) - reps, reps))
+            reps = (indptr[np.arange(1, l1 + 1) * p1].astype(idx_t) - starts)[level_of]
+        # (int32 and in-place arithmetic: these arrays have millions of entries on InstEval,
+        # and first-touch page faults of fresh memory dominate a cold fit otherwise)
+        e = np.repeat(np.arange(nnz, dtype=idx_t), reps)
+        f = np.arange(len(e), dtype=idx_t)
+        f -= np.repeat((np.cumsum(reps) - reps).astype(idx_t), reps)
+        f += np.repeat(starts[level_of], reps)
         if p1 > 1:
             keep = a21_rows[e] >= a21_rows[f]
             e, f = e[keep], f[keep]
         # One CSR row per position of the m x m block (Fortran flat index col * m + row), so
         # that P @ vec(S) *is* G; building it is a linear-time bucket sort in SciPy, and
         # carrying the product numbers through it gives the permutation for new weights.
-        flat = a21_rows[f].astype(np.int64) * m + a21_rows[e]
-        s_index = level_of[e] * p1 * p1 + (a21_cols[e] % p1) * p1 + (a21_cols[f] % p1)
+        rows = a21_rows.astype(idx_t)
+        flat = rows[f] * idx_t(m)
+        flat += rows[e]
+        s_index = level_of[e] * idx_t(p1 * p1)
+        if p1 > 1:
+            s_index += (a21_cols[e] % p1).astype(idx_t) * idx_t(p1) + (a21_cols[f] % p1).astype(idx_t)
         ids = np.arange(1, len(e) + 1, dtype=float)  # +1: SciPy drops explicit zeros
         P = sp.csr_matrix((ids, (flat, s_index)), shape=(m * m, l1 * p1 * p1))
-        perm = P.data.astype(np.int64) - 1
+        del flat, s_index
+        perm = (P.data - 1).astype(np.int64)
         self._pair_e, self._pair_f = e[perm], f[perm]
         self._P = P
 
