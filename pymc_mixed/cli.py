@@ -45,6 +45,11 @@ def _fit(args) -> int:
         tree = res.to_datatree()
         out = pathlib.Path(args.out)
         if out.suffix == ".zarr":
+            try:
+                import zarr  # noqa: F401
+            except ImportError:
+                raise SystemExit("error: saving to .zarr needs the zarr package "
+                                 "(pip install zarr); or save as .nc (NetCDF)") from None
             tree.to_zarr(out)
         else:
             tree.to_netcdf(out)
