@@ -9,9 +9,11 @@ Heavy dependencies (PyMC, ArviZ, PyTensor) are imported only on the paths that u
 
 from . import datasets
 from .anova import anova
+from .bootstrap import parametric_bootstrap, simulate
 from .formula import FormulaError
 from .model import MixedModel
 
 __version__ = "0.1.0"
 
-__all__ = ["MixedModel", "FormulaError", "anova", "datasets", "__version__"]
+__all__ = ["MixedModel", "FormulaError", "anova", "datasets", "parametric_bootstrap", "simulate",
+           "__version__"]
