@@ -224,6 +224,7 @@ class MixedModelResult:
             "",
             self._fit_stats_line(),
             "",
+            *self._residual_lines(),
             "Random effects:",
             str(self.varcorr),
             f"Number of obs: {self.nobs}, groups:  {groups}",
@@ -245,6 +246,16 @@ class MixedModelResult:
         return "\n".join(parts)
 
     _stat_name = "t value"
+
+    def _residual_lines(self) -> list[str]:
+        """lme4's "Scaled residuals" block (LMMs); GLMM results may override."""
+        if self.sigma is None:
+            return []
+        scaled = self.residuals * np.sqrt(self.spec.prior_weights) / self.sigma
+        q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1])
+        row = pd.DataFrame([q], columns=["Min", "1Q", "Median", "3Q", "Max"])
+        return ["Scaled residuals:", row.to_string(index=False,
+                                                   float_format=lambda v: f"{v:.4f}"), ""]
 
     def __str__(self) -> str:
         return self.summary()
