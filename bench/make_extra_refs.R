@@ -16,7 +16,8 @@
 #              in lme4's order (see "flist_names"/"cnms" where it matters)
 #   fixef      {name: value} in lme4's column order; se likewise
 #   se         sqrt(diag(vcov(fit))) - for GLMMs lme4's default, i.e. from the
-#              finite-difference Hessian (use.hessian = TRUE);
+#              finite-difference Hessian (use.hessian = TRUE); nAGQ = 0 fits
+#              have no Hessian, so there se == se_rx
 #   se_rx      GLMMs only: sqrt(diag(vcov(fit, use.hessian = FALSE))), the
 #              approximation from the RX factor at the optimum
 #   minus2logLik  -2 * logLik(fit)
@@ -73,7 +74,11 @@ timed_fit <- function(expr_default, expr_nod) {
 }
 
 msgs_of <- function(tf) {
-  m <- unique(c(unlist(tf$fit@optinfo$conv$lme4$messages), tf$warnings))
+  # lme4's convergence messages; caught warnings only if there are none
+  # (checkConv's warnings repeat the same messages)
+  m <- unlist(tf$fit@optinfo$conv$lme4$messages)
+  if (!length(m)) m <- tf$warnings
+  m <- unique(c(m, unlist(tf$fit@optinfo$warnings)))
   if (length(m)) I(as.character(m)) else NULL
 }
 
@@ -87,8 +92,10 @@ common <- function(tf, glmm = FALSE) {
     se = named(sqrt(diag(as.matrix(vcov(fit))))))
   names(r$se) <- names(fixef(fit))
   if (glmm) {
-    r$se_rx <- named(setNames(sqrt(diag(as.matrix(vcov(fit, use.hessian = FALSE)))),
-                              names(fixef(fit))))
+    # (vcov warns when the two differ by > 1e-4; both are recorded anyway)
+    r$se_rx <- named(setNames(
+      sqrt(diag(as.matrix(suppressWarnings(vcov(fit, use.hessian = FALSE))))),
+      names(fixef(fit))))
   } else {
     r$objective <- if (isREML(fit)) unname(fit@devcomp$cmp[["REML"]]) else
       unname(fit@devcomp$cmp[["dev"]])
@@ -316,7 +323,22 @@ r$note <- paste(
   "objective uses the family aic() with dispersion = deviance/n at the current",
   "mu, so minus2logLik is lme4-specific; sigma(fit) is lme4's post-hoc residual",
   "scale. Compare fixef/theta loosely, and the likelihood only with the same",
-  "dispersion convention.")
+  "dispersion convention. glmmTMB_crosscheck holds a full-ML (Laplace) fit of",
+  "the same model with glmmTMB, which disagrees notably (e.g. replicate sd).")
+if (requireNamespace("glmmTMB", quietly = TRUE)) {
+  tt <- system.time(ftmb <- glmmTMB::glmmTMB(fm, cake,
+                                             family = Gamma(link = "log")))
+  fe <- glmmTMB::fixef(ftmb)$cond
+  r$glmmTMB_crosscheck <- list(
+    glmmTMB = as.character(packageVersion("glmmTMB")),
+    minus2logLik = -2 * as.numeric(logLik(ftmb)),
+    fixef = named(fe),
+    se = named(setNames(sqrt(diag(vcov(ftmb)$cond)), names(fe))),
+    replicate_sd = unname(attr(glmmTMB::VarCorr(ftmb)$cond$replicate, "stddev")),
+    sigma = sigma(ftmb),
+    note = "glmmTMB Gamma: sigma = dispersion, shape = 1/sigma^2",
+    fit_seconds = round(tt[["elapsed"]], 4))
+}
 refs[["cake_gamma_laplace"]] <- r
 
 ## ------------------------------------------------------------------ write

@@ -33,14 +33,32 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln, ndtr, xlogy
 
 __all__ = ["Family", "Gaussian", "Binomial", "Bernoulli", "Poisson", "NegativeBinomial",
            "Gamma", "Link", "GLMResponse", "get_family", "get_link"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 _EPS = np.finfo(float).eps
-_THRESH = -np.log(_EPS)  # R's logit bounds: |eta| beyond ~36 saturates mu at eps / 1 - eps
+_THRESH = -np.log(_EPS)  # logit: beyond this mu would round to 0 or 1 (R clamps at 30)
+
+
+# scipy.special costs ~0.1 s to import; only GLMM fits need it, so it is imported on first use
+def gammaln(x):
+    from scipy.special import gammaln as f
+
+    return f(x)
+
+
+def xlogy(x, y):
+    from scipy.special import xlogy as f
+
+    return f(x, y)
+
+
+def ndtr(x):
+    from scipy.special import ndtr as f
+
+    return f(x)
 
 
 # -- links --------------------------------------------------------------------------------------
@@ -220,6 +238,7 @@ class GLMResponse:
     pw: np.ndarray
     wt: np.ndarray
     const_obs: np.ndarray
+    const_sum: float | None = None
 
 
 def _check_finite(y: np.ndarray, response: str) -> None:
@@ -262,6 +281,7 @@ class Family:
     links: tuple[str, ...] = tuple(_LINKS)
     has_dispersion = False
     dispersion_kind: str | None = None
+    dispersion_name: str | None = None  # what the dispersion is called in results and draws
 
     def __init__(self, link: str | None = None):
         link = link or self.default_link
@@ -301,6 +321,15 @@ class Family:
         """Variance of ``y`` given ``mu`` for unit weight, dispersion included."""
         raise NotImplementedError  # pragma: no cover
 
+    @property
+    def is_canonical(self) -> bool:
+        """Canonical link: the PIRLS (Fisher) weights are the observed information."""
+        return self.link == self.canonical_link
+
+    def dvariance(self, mu):
+        """Derivative of the variance function ``V(mu)`` (dispersion excluded)."""
+        raise NotImplementedError  # pragma: no cover
+
     def phi(self, dispersion) -> float:
         """The scale multiplying the variance function (1 unless ``dispersion_kind`` is
         ``"scale"``)."""
@@ -326,6 +355,12 @@ class Family:
 
     def loglik(self, r: GLMResponse, mu, dispersion=None) -> float:
         return float(np.sum(self.loglik_obs(r, mu, dispersion)))
+
+    def _loglik_from_pirls(self, r: GLMResponse, mu, dispersion=None) -> float:
+        # for families whose pirls_deviance is exactly -2 x (log-likelihood - constant part)
+        if r.const_sum is None:
+            r.const_sum = float(np.sum(r.const_obs))
+        return r.const_sum - 0.5 * self.pirls_deviance(r, mu, dispersion)
 
     def unscaled_deviance(self, r: GLMResponse, mu, dispersion=None) -> np.ndarray:
         """``-2 log p(y_i | mu_i)`` up to terms free of ``mu``: what PIRLS minimizes. For
@@ -364,7 +399,7 @@ class Family:
 
 class Gaussian(Family):
     """Normal response; with the identity link this is the linear mixed model.
-    ``dispersion`` is the residual variance ``sigma^2``; prior weights are precisions."""
+    ``dispersion`` is the residual standard deviation ``sigma``; prior weights are precisions."""
 
     name = "gaussian"
     default_link = "identity"
@@ -372,12 +407,16 @@ class Gaussian(Family):
     links = ("identity", "log", "inverse", "sqrt")
     has_dispersion = True
     dispersion_kind = "scale"
+    dispersion_name = "sigma"
 
     def phi(self, dispersion):
         return 1.0 if dispersion is None else dispersion**2
 
     def variance(self, mu, dispersion=None):
         return np.full_like(mu, self.phi(dispersion), dtype=float)
+
+    def dvariance(self, mu):
+        return np.zeros_like(mu)
 
     def dev_resids(self, y, mu, wt, dispersion=None):
         return wt * (y - mu) ** 2
@@ -513,6 +552,9 @@ class Binomial(Family):
     def variance(self, mu, dispersion=None):
         return mu * (1.0 - mu)
 
+    def dvariance(self, mu):
+        return 1.0 - 2.0 * mu
+
     def valid_mu(self, mu):
         return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
 
@@ -529,10 +571,23 @@ class Binomial(Family):
         l1m = np.log1p(-mu)
         return -2.0 * float(np.dot(r.wt, r.y * (np.log(mu) - l1m) + l1m))
 
+    def loglik(self, r, mu, dispersion=None):
+        if not self.valid_mu(mu):  # 0 * log(0) terms need the careful form
+            return super().loglik(r, mu, dispersion)
+        return self._loglik_from_pirls(r, mu, dispersion)
+
     def logp_graph(self, y, eta, dispersion=None, weights=None, trials=None):
+        """Binomial log-likelihood of proportions ``y``. ``weights`` are the GLM weights (prior
+        weights times trials, lme4's convention, as :func:`pymc_mixed.graph.family_weights`
+        gives them); the trials default to the weights, i.e. unit prior weights."""
         import pytensor.tensor as pt
 
-        n = 1.0 if trials is None else trials
+        if trials is not None:
+            n = trials
+            pw = 1.0 if weights is None else weights / trials
+        else:
+            n = 1.0 if weights is None else weights
+            pw = 1.0
         s = y * n
         if self.link == "logit":  # stable logs of mu and 1 - mu
             log_mu, log_1mmu = -pt.softplus(-eta), -pt.softplus(eta)
@@ -543,7 +598,7 @@ class Binomial(Family):
         # 0 * log(0) = 0 when all trials succeed or fail
         out = logc + pt.switch(pt.eq(s, 0), 0.0, s * log_mu) + \
             pt.switch(pt.eq(n - s, 0), 0.0, (n - s) * log_1mmu)
-        return out if weights is None else weights * out
+        return out * pw
 
 
 class Bernoulli(Binomial):
@@ -578,6 +633,9 @@ class Poisson(Family):
     def variance(self, mu, dispersion=None):
         return mu
 
+    def dvariance(self, mu):
+        return np.ones_like(mu)
+
     def valid_mu(self, mu):
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
@@ -592,6 +650,11 @@ class Poisson(Family):
 
     def pirls_deviance(self, r, mu, dispersion=None):
         return -2.0 * float(np.dot(r.wt, r.y * np.log(mu) - mu))
+
+    def loglik(self, r, mu, dispersion=None):
+        if not self.valid_mu(mu):
+            return super().loglik(r, mu, dispersion)
+        return self._loglik_from_pirls(r, mu, dispersion)
 
     def logp_graph(self, y, eta, dispersion=None, weights=None, trials=None):
         import pytensor.tensor as pt
@@ -612,9 +675,13 @@ class NegativeBinomial(Poisson):
     links = ("log", "identity", "sqrt")
     has_dispersion = True
     dispersion_kind = "shape"
+    dispersion_name = "dispersion"
 
     def variance(self, mu, dispersion=None):
         return mu + mu * mu / dispersion
+
+    def dvariance(self, mu):
+        raise NotImplementedError("the negative binomial variance depends on its dispersion")
 
     def dev_resids(self, y, mu, wt, dispersion=None):
         k = dispersion
@@ -629,6 +696,9 @@ class NegativeBinomial(Poisson):
     def pirls_deviance(self, r, mu, dispersion=None):
         k = dispersion
         return -2.0 * float(np.dot(r.wt, r.y * np.log(mu) - (r.y + k) * np.log(k + mu)))
+
+    def loglik(self, r, mu, dispersion=None):  # the constants depend on k: sum them in full
+        return float(np.sum(self.loglik_obs(r, mu, dispersion)))
 
     def dispersion_start(self, r, mu, p):
         # moment estimate of k from the Poisson fit: sum((y - mu)^2 - mu) = sum(mu^2) / k
@@ -656,6 +726,7 @@ class Gamma(Family):
     links = ("inverse", "log", "identity")
     has_dispersion = True
     dispersion_kind = "scale"
+    dispersion_name = "dispersion"
 
     def validate(self, y, response: str) -> np.ndarray:
         y = _numeric(y, response, self.name)
@@ -668,6 +739,9 @@ class Gamma(Family):
     def variance(self, mu, dispersion=None):
         phi = 1.0 if dispersion is None else dispersion
         return phi * mu * mu
+
+    def dvariance(self, mu):
+        return 2.0 * mu
 
     def valid_mu(self, mu):
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))

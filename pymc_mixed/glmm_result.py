@@ -31,7 +31,7 @@ class GLMMResult(MixedModelResult):
     method = "ML"
     _stat_name = "z value"
 
-    # -- set by fit_glmm -----------------------------------------------------------------------------
+    # -- set by fit_glmm ---------------------------------------------------------------------------
     spec = None
     nAGQ = 1
     fast = False
@@ -53,12 +53,15 @@ class GLMMResult(MixedModelResult):
         return "Laplace Approximation"
 
     def extra_parameters(self) -> dict[str, float]:
-        """Family parameters other than ``sigma`` (the negative binomial's size ``k``)."""
-        if self.dispersion is not None and self.sigma is None:
-            return {"dispersion": float(self.dispersion)}
+        """Family parameters other than ``sigma``: ``{"dispersion": value}`` for the gamma
+        (``phi``; ``sigma = sqrt(phi)``) and the negative binomial (its size ``k``), named by
+        ``family.dispersion_name`` as in posterior draws."""
+        name = self.spec.family.dispersion_name
+        if self.dispersion is not None and name != "sigma":
+            return {name: float(self.dispersion)}
         return {}
 
-    # -- random effects: covariances are not scaled by sigma in a GLMM ------------------------------
+    # -- random effects: covariances are not scaled by sigma in a GLMM -----------------------------
     @property
     def varcorr(self) -> VarCorr:
         return VarCorr(groups=[t.group for t in self.spec.reterms],
@@ -90,7 +93,7 @@ class GLMMResult(MixedModelResult):
     def dof(self) -> int:
         return self.spec.p + self.spec.ntheta + int(self.dispersion is not None)
 
-    # -- fitted values and residuals ----------------------------------------------------------------
+    # -- fitted values and residuals ---------------------------------------------------------------
     @property
     def fitted_link(self) -> np.ndarray:
         """The linear predictor ``X beta + Z b + offset`` (link scale)."""
@@ -100,6 +103,16 @@ class GLMMResult(MixedModelResult):
     def fitted(self) -> np.ndarray:
         """Fitted means on the response scale (proportions for the binomial)."""
         return self.spec.family.linkinv(self.fitted_link)
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = True, offset=None,
+                type: str = "link") -> np.ndarray:
+        """Predictions as lme4's ``predict``: on the link scale (``type="link"``, the default)
+        or the response scale (``type="response"``: means, proportions for the binomial)."""
+        if type not in ("link", "response"):
+            raise ValueError(f"type must be 'link' or 'response', got {type!r}")
+        eta = super().predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                              offset=offset)
+        return eta if type == "link" else self.spec.family.linkinv(eta)
 
     def resid(self, type: str = "deviance") -> np.ndarray:
         """Residuals: ``"deviance"`` (default, as lme4), ``"pearson"``, ``"response"`` or
@@ -137,28 +150,30 @@ class GLMMResult(MixedModelResult):
         return float(np.sum(self.resid("deviance") ** 2))
 
     # -- standard errors from the Hessian of the objective -----------------------------------------
-    def vcov_hessian(self, step: float = 1e-4) -> pd.DataFrame:
-        """Covariance of the fixed effects from the finite-difference Hessian of the objective
-        in ``(theta, beta[, log dispersion])`` (lme4's default ``vcov`` when ``calc.derivs``;
-        not available for ``nAGQ = 0``, whose objective does not depend on ``beta``)."""
+    def vcov_hessian(self) -> pd.DataFrame:
+        """Covariance of the fixed effects from the Hessian of the objective in
+        ``(theta, beta[, log dispersion])``: ``2 H^{-1}``, the fixed-effects block (lme4's default
+        ``vcov`` for ``nAGQ >= 1``, which it gets by finite differences; here central differences
+        of the analytic gradient where available, else of the objective, with PIRLS converged
+        tightly). Not available for ``nAGQ = 0``, whose objective does not depend on ``beta``.
+        """
         if self._objective_fn is None:
-            raise ValueError("vcov_hessian needs the default (nAGQ >= 1) fit")
-        from .fit.glmm import hessian
+            raise ValueError("vcov_hessian needs the default (nAGQ >= 1) fit; nAGQ = 0 profiles "
+                             "beta out of its objective")
+        from .fit.glmm import objective_hessian
 
-        H = hessian(self._objective_fn, self._xhat, step)
+        H = objective_hessian(self._objective_fn, self._xhat)
         cov = 2.0 * np.linalg.inv(H)
         nt, p = self.spec.ntheta, self.spec.p
         names = self.spec.xnames
         return pd.DataFrame(cov[nt:nt + p, nt:nt + p], index=names, columns=names)
 
-    # -- text -------------------------------------------------------------------------------------------
+    # -- text --------------------------------------------------------------------------------------
     def _header(self) -> str:
         fam = self.spec.family
         head = (f"Generalized linear mixed model fit by maximum likelihood "
                 f"({self.approximation})")
         if self.fast:
             head += " [nAGQ = 0]"
-        extra = ""
-        if self.dispersion is not None and self.sigma is None:
-            extra = f", dispersion = {self.dispersion:.4g}"
+        extra = "".join(f", {k} = {v:.4g}" for k, v in self.extra_parameters().items())
         return f"{head}\n Family: {fam.name}  ( {fam.link} ){extra}"

@@ -23,8 +23,6 @@ optimized outside as well, on the log scale.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -60,6 +58,7 @@ class GLMMData:
             blocks.append(sp.csr_matrix((t.z.ravel(), (np.repeat(obs, t.p), cols.ravel())),
                                         shape=(self.n, t.q)))
         self.Z = sp.hstack(blocks, format="csr")
+        self.Zt = self.Z.T.tocsr()
 
     def Lambda_u(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``b = Lambda_theta u`` (term order)."""
@@ -70,6 +69,20 @@ class GLMMData:
                 out[start:start + t.q] = T[0, 0] * u[start:start + t.q]
             else:
                 out[start:start + t.q] = (u[start:start + t.q].reshape(t.nlevels, t.p) @ T.T
+                                          ).ravel()
+            start += t.q
+            k += t.ntheta
+        return out
+
+    def Lambda_t(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``Lambda_theta' x`` (term order)."""
+        out, start, k = np.empty_like(x), 0, 0
+        for t in self.reterms:
+            T = t.T(theta[k:k + t.ntheta])
+            if t.p == 1:
+                out[start:start + t.q] = T[0, 0] * x[start:start + t.q]
+            else:
+                out[start:start + t.q] = (x[start:start + t.q].reshape(t.nlevels, t.p) @ T
                                           ).ravel()
             start += t.q
             k += t.ntheta
@@ -108,6 +121,8 @@ class PIRLS:
         self.iterations = 0
         self.total_iterations = 0
         self._theta = None
+        self._disp = None
+        self._fresh = False
 
     # -- pieces ------------------------------------------------------------------------------------
     def _pdev(self, eta, u, dispersion):
@@ -133,40 +148,59 @@ class PIRLS:
         s.update(theta)
         return w
 
+    def _what(self) -> str:
+        fam = self.data.family
+        return f"{fam.name} family with {fam.link} link"
+
     def _warm_u(self, theta):
         """The last modes, moved to the new ``theta`` so that ``b = Lambda u`` stays put (the
-        random effects, not their spherical version, change little between evaluations)."""
+        random effects, not their spherical version, change little between evaluations).
+        Returns ``(u, same_b)``; ``same_b`` says ``b`` (hence ``eta``) did not change."""
         u = self.u.copy()
         old = self._theta
         if old is None:
-            return u
+            return u, False
+        same_b = True
         start, k = 0, 0
         for t in self.data.reterms:
             sl = slice(start, start + t.q)
             T_new, T_old = t.T(theta[k:k + t.ntheta]), t.T(old[k:k + t.ntheta])
-            if np.all(np.diag(T_new) > 1e-8):
+            if np.array_equal(T_new, T_old):
+                pass
+            elif np.all(np.diag(T_new) > 1e-8):
                 if t.p == 1:
                     u[sl] *= T_old[0, 0] / T_new[0, 0]
                 else:
                     b = u[sl].reshape(t.nlevels, t.p) @ T_old.T
                     u[sl] = np.linalg.solve(T_new, b.T).T.ravel()
-            elif np.all(np.diag(T_new) == 0):
-                u[sl] = 0.0
+            else:
+                same_b = False
+                if np.all(np.diag(T_new) == 0):
+                    u[sl] = 0.0
             start += t.q
             k += t.ntheta
-        return u
+        return u, same_b
 
-    # -- the loop -----------------------------------------------------------------------------------
+    # -- the loop ----------------------------------------------------------------------------------
     def run(self, theta, beta=None, dispersion=None, u0=None, beta0=None):
         """PIRLS at ``theta`` (and fixed ``beta`` unless joint). Returns ``(u, beta, pdev)``;
         raises :class:`PIRLSFailure` if no finite penalized deviance can be reached."""
         d = self.data
         theta = np.asarray(theta, dtype=float)
-        u = self._warm_u(theta) if u0 is None else np.asarray(u0, dtype=float).copy()
+        if u0 is None:
+            u, same_b = self._warm_u(theta)
+        else:
+            u, same_b = np.asarray(u0, dtype=float).copy(), False
         if self.joint:
+            same_beta = beta0 is None
             beta = (self.beta if beta0 is None else np.asarray(beta0, dtype=float)).copy()
         else:
             beta = np.asarray(beta, dtype=float)
+            same_beta = np.array_equal(beta, self.beta)
+        # The cross-products left by the last call hold the weights at its final eta; with
+        # b and beta unchanged they are the weights at this call's start: only refactor.
+        reuse = self._fresh and same_b and same_beta and dispersion == self._disp
+        self._fresh = False
         Xb_off = d.X @ beta + d.offset
         off = d.offset if self.joint else Xb_off
         eta = Xb_off + d.Z @ d.Lambda_u(theta, u)
@@ -174,14 +208,19 @@ class PIRLS:
         if not np.isfinite(pdev):  # warm start unusable: from u = 0
             u[:] = 0.0
             eta = Xb_off.copy()
+            reuse = False
             pdev, mu = self._pdev(eta, u, dispersion)
             if not np.isfinite(pdev):
-                raise PIRLSFailure("the linear predictor at the starting values gives means "
-                                   "outside the family's range (overflow in the link?)")
+                raise PIRLSFailure(f"the linear predictor at the starting values gives means "
+                                   f"outside the range of the {self._what()} (overflow in "
+                                   f"the link?)")
         se_scale = None
         converged = False
         for it in range(1, self.maxit + 1):
-            self._factor(theta, eta, mu, off, dispersion)
+            if reuse and it == 1:
+                self.system.update(theta)
+            else:
+                self._factor(theta, eta, mu, off, dispersion)
             u_new, b_new = self.system.solve()
             if not self.joint:
                 b_new = beta
@@ -197,12 +236,12 @@ class PIRLS:
                 step *= 0.5
             else:
                 # No decrease even for tiny steps: at the minimum up to round-off, or diverging.
-                size = np.max(np.abs(du), initial=0.0)
-                if size < 1e-4 or not np.isfinite(pdev):
-                    converged = size < 1e-4
+                if np.max(np.abs(du), initial=0.0) < 1e-4:
+                    converged = True
                     break
                 raise PIRLSFailure(f"PIRLS step-halving failed to reduce the penalized deviance "
-                                   f"({pdev:.6g}) after {it} iterations")
+                                   f"({pdev:.6g}) after {it} iterations: the modes may lie "
+                                   f"outside the mean space of the {self._what()}")
             change = step * np.max(np.abs(du), initial=0.0)
             if self.joint and len(db):
                 if se_scale is None:  # beta in standard-error units: Rxx' db
@@ -221,6 +260,8 @@ class PIRLS:
         self.u, self.beta = u, beta
         self.mu, self.eta = mu, eta
         self._theta = theta.copy()
+        self._disp = dispersion
+        self._fresh = True
         return u, beta, pdev
 
 
@@ -240,14 +281,13 @@ def glm_fit(data: GLMMData, dispersion=None, maxit: int = 50, tol: float = 1e-10
         sw = np.sqrt(w)
         b_new = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
         step = 1.0
-        for _ in range(20):
-            b_try = beta + step * (b_new - beta) if np.isfinite(dev_old) else b_new
+        for _ in range(20):  # step-halving towards the last accepted beta
+            b_try = beta + step * (b_new - beta)
             eta_try = X @ b_try + data.offset
             mu_try = fam.linkinv(eta_try)
             dev = float(np.sum(fam.dev_resids(r.y, mu_try, r.wt, dispersion))) \
                 if fam.valid_mu(mu_try) else np.inf
-            if dev <= dev_old + 1e-10 * (1 + abs(dev_old)) or not np.isfinite(dev_old) and \
-                    np.isfinite(dev):
+            if np.isfinite(dev) and dev <= dev_old + 1e-10 * (1 + abs(dev)):
                 break
             step *= 0.5
         beta, eta, mu = b_try, eta_try, mu_try
@@ -273,6 +313,7 @@ class LaplaceObjective:
         self.nt, self.p = data.ntheta, data.p
         self.neval = 0
         self.failures = 0
+        self.last_error = "no evaluation yet"
 
     def split(self, x):
         """``x`` -> (theta, beta or None, dispersion or None)."""
@@ -293,17 +334,100 @@ class LaplaceObjective:
         ll = d.family.loglik(d.resp, pr.mu, disp)
         return float(-2.0 * ll + pr.u @ pr.u + pr.system.logdet())
 
+    @property
+    def has_gradient(self) -> bool:
+        """Analytic gradients need a canonical link (Fisher weights = observed information), no
+        dispersion parameter and the dense-Schur kernel (for the leverages)."""
+        fam = self.data.family
+        return (fam.is_canonical and not fam.has_dispersion
+                and hasattr(self.pirls.system, "leverages"))
+
+    def gradient(self) -> np.ndarray:
+        """Gradient of the objective at the point of the last call (see ``has_gradient``).
+
+        With ``s = d(-log p)/d eta``, ``W`` the weights, ``W'`` their derivative in ``eta``,
+        leverages ``h = diag(Z Lambda H^-1 Lambda'Z')`` and ``c = h W'``: the derivative of
+        ``log|H|`` through the modes is carried by one extra solve ``a = A^-1 [Lambda'Z'c; X'c]``
+        (``A`` the PIRLS matrix, ``X'c`` only in the joint form) and ``e = Z Lambda a_u (+ X
+        a_beta)``. Then with ``r = 2 s + c - W e``::
+
+            dF/dbeta = X'r
+            dF/dtheta_(ij) = sum_l (Z'r)_li u_lj - a_lj (Z's)_li + 2 [(I - H^-1_ll) T^-1]_ji
+
+        where ``Lambda'Z'WZ = (H - I) Lambda^-1`` turned the trace of the direct term into the
+        conditional covariances (singular ``T`` falls back to finite differences).
+        """
+        d, pr = self.data, self.pirls
+        theta, _, _ = self._last
+        fam, r = d.family, d.resp
+        eta, mu, u = pr.eta, pr.mu, pr.u
+        system = pr.system
+        mu_eta = fam.mu_eta(eta)
+        V = fam.variance(mu)
+        W = r.wt * mu_eta * mu_eta / V
+        s = -r.wt * (r.y - mu) * mu_eta / V
+        c = system.leverages() * (r.wt * fam.dvariance(mu) * mu_eta)
+        b = d.Lambda_t(theta, d.Zt @ c)
+        if self.fast:
+            b = np.concatenate([b, d.X.T @ c])
+        a = system.solve_rhs(b)
+        q = d.q
+        e = d.Z @ d.Lambda_u(theta, a[:q])
+        if self.fast:
+            e += d.X @ a[q:]
+        rv = 2.0 * s + c - W * e
+        Ztr, Zts = d.Zt @ rv, d.Zt @ s
+        condvar = system.condvar_u()
+        g = np.empty(self.nt)
+        start, k = 0, 0
+        singular = []
+        for t, cv in zip(d.reterms, condvar):
+            sl = slice(start, start + t.q)
+            ul, al = u[sl].reshape(t.nlevels, t.p), a[:q][sl].reshape(t.nlevels, t.p)
+            R, S = Ztr[sl].reshape(t.nlevels, t.p), Zts[sl].reshape(t.nlevels, t.p)
+            T = t.T(theta[k:k + t.ntheta])
+            dg = np.diag(T)
+            if np.all(dg > 0):
+                Tinv = np.linalg.inv(T)
+                direct = 2.0 * np.einsum("lab,bc->ac", np.eye(t.p)[None] - cv, Tinv)
+            elif t.p == 1:
+                direct = np.zeros((1, 1))  # limit as theta -> 0
+            else:
+                direct = None
+            rows, cols = t.tril_index
+            for m, (i, j) in enumerate(zip(rows, cols)):
+                if direct is None:
+                    singular.append(k + m)
+                    continue
+                g[k + m] = R[:, i] @ ul[:, j] - al[:, j] @ S[:, i] + direct[j, i]
+            start += t.q
+            k += t.ntheta
+        out = g if self.fast else np.concatenate([g, d.X.T @ rv])
+        if singular:  # forward differences, then back to the point
+            x0 = np.concatenate([theta, [] if self.fast else self._last[1]])
+            f0 = self.laplace()
+            for idx in singular:
+                xp = x0.copy()
+                xp[idx] += 1e-6
+                out[idx] = (self(xp) - f0) / 1e-6
+            self(x0)
+        return out
+
     def __call__(self, x) -> float:
         self.neval += 1
         theta, beta, disp = self.split(x)
         self._last = (theta, beta, disp)
         try:
             self.pirls.run(theta, beta, disp)
-        except (PIRLSFailure, np.linalg.LinAlgError, FloatingPointError):
+        except (PIRLSFailure, np.linalg.LinAlgError, FloatingPointError) as err:
             self.failures += 1
+            self.last_error = str(err)
             return np.inf
         val = self.laplace()
-        return val if np.isfinite(val) else np.inf
+        if not np.isfinite(val):
+            self.last_error = "the objective is not finite at the conditional modes"
+            return np.inf
+        return val
 
 
 def check_separation(data: GLMMData, beta, mu) -> str | None:
@@ -323,7 +447,3 @@ def check_separation(data: GLMMData, beta, mu) -> str | None:
 def _big(data, beta):
     names = data.spec.xnames
     return [n for n, b in zip(names, beta) if abs(b) > 10] or names
-
-
-def warn(msg, category=UserWarning):
-    warnings.warn(msg, category, stacklevel=4)

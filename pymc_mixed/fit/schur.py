@@ -65,13 +65,15 @@ class DenseSchurSystem:
         n, q1, qr, p1 = self.n, self.q1, self.qr, self.p1
         t1 = self.t1
         obs = np.arange(n)
-        # one flat buffer: [A11 (l1 p1 p1) | A21 terms (qr q1) | A22 terms (qr qr)]
-        idx, val, rows = [], [], []
+        # one flat buffer: [A11 (l1 p1 p1) | A21 terms (qr q1) | A22 terms (qr qr)], filled by
+        # one bincount. Each block lists, per observation, ``k`` target positions and products
+        # of z values; an observation's weight is repeated ``k`` times (no gather if k = 1).
+        idx, val, reps = [], [], []
         a, b = np.meshgrid(np.arange(p1), np.arange(p1), indexing="ij")
         a, b = a.ravel(), b.ravel()
         idx.append((t1.refs[:, None] * p1 * p1 + (a * p1 + b)[None, :]).ravel())
         val.append((t1.z[:, a] * t1.z[:, b]).ravel())
-        rows.append(np.repeat(obs, len(a)))
+        reps.append(len(a))
         self._off11 = 0
         self._off21 = self.l1 * p1 * p1
         self._off22 = self._off21 + qr * q1
@@ -85,15 +87,14 @@ class DenseSchurSystem:
             rowk = off + t.refs[:, None] * t.p + np.arange(t.p)[None, :]  # (n, pk)
             idx.append((self._off21 + rowk[:, :, None] * q1 + col1[:, None, :]).ravel())
             val.append((t.z[:, :, None] * t1.z[:, None, :]).ravel())
-            rows.append(np.repeat(obs, t.p * p1))
+            reps.append(t.p * p1)
             for t2, off2 in zip(self.rest, offs):
                 rowk2 = off2 + t2.refs[:, None] * t2.p + np.arange(t2.p)[None, :]
                 idx.append((self._off22 + rowk[:, :, None] * qr + rowk2[:, None, :]).ravel())
                 val.append((t.z[:, :, None] * t2.z[:, None, :]).ravel())
-                rows.append(np.repeat(obs, t.p * t2.p))
+                reps.append(t.p * t2.p)
         self._bin_idx = np.concatenate(idx).astype(np.intp)
-        self._bin_val = np.concatenate(val)
-        self._bin_obs = np.concatenate(rows)
+        self._bin_blocks = [(k, None if np.all(v == 1.0) else v) for k, v in zip(reps, val)]
         self._bin_len = self._off22 + qr * qr
         # Z' (all terms, q x n) as CSR, for everything that multiplies X or r
         blocks = []
@@ -111,7 +112,11 @@ class DenseSchurSystem:
         w = np.asarray(w, dtype=float)
         y = np.asarray(y, dtype=float)
         self.w = w
-        buf = np.bincount(self._bin_idx, w[self._bin_obs] * self._bin_val,
+        parts = []
+        for k, v in self._bin_blocks:
+            wk = w if k == 1 else np.repeat(w, k)
+            parts.append(wk if v is None else wk * v)
+        buf = np.bincount(self._bin_idx, np.concatenate(parts) if len(parts) > 1 else parts[0],
                           minlength=self._bin_len)
         l1, p1, q1, qr, p = self.l1, self.p1, self.q1, self.qr, self.p
         self.A11 = buf[:self._off21].reshape(l1, p1, p1)
@@ -188,6 +193,7 @@ class DenseSchurSystem:
         self.K = K
         self.L22 = L22
         self._pwrss = None
+        self._uu_cache = None
 
     # -- what the objective needs ----------------------------------------------------------------
     def logdet(self) -> float:
@@ -199,20 +205,18 @@ class DenseSchurSystem:
     def logdet_x(self) -> float:
         return 2.0 * np.log(np.diagonal(self.L22)[self.qr:]).sum()
 
-    def solve(self) -> tuple[np.ndarray, np.ndarray]:
-        """Conditional modes ``u`` (all terms) and ``beta`` for the current weights and theta."""
-        T1 = self._Ts_cache[0]
-        l1, p1, qr = self.l1, self.p1, self.qr
+    def _solve_spherical(self, b1: np.ndarray, b2: np.ndarray):
+        """Solve the factored system for a right-hand side already in the spherical
+        coordinates (``b1``: q1 entries of term 1, ``b2``: the m rest entries). Returns the
+        solution ``(x1, x2)`` and the forward-substitution vectors ``(v1, v2)``."""
+        l1, p1 = self.l1, self.p1
         if p1 == 1:
             l11 = self.L11[:, 0, 0]
-            v1 = (T1[0, 0] * self.c1[:, 0]) / l11
+            v1 = b1 / l11
         else:
-            rhs1 = self.c1 @ T1  # T1' c1_j
-            v1 = np.linalg.solve(self.L11, rhs1[:, :, None])[:, :, 0].reshape(-1)
-        rhs2 = self._scale_rows(self.c2[:, None], self._Ts_cache[1:])[:, 0]
+            v1 = np.linalg.solve(self.L11, b1.reshape(l1, p1, 1))[:, :, 0].reshape(-1)
         if self.m:
-            v2 = solve_triangular(self.L22, rhs2 - self.K @ v1, lower=True,
-                                  check_finite=False)
+            v2 = solve_triangular(self.L22, b2 - self.K @ v1, lower=True, check_finite=False)
             x2 = solve_triangular(self.L22, v2, lower=True, trans="T", check_finite=False)
             r1 = v1 - self.K.T @ x2
         else:
@@ -223,8 +227,73 @@ class DenseSchurSystem:
         else:
             x1 = np.linalg.solve(np.swapaxes(self.L11, 1, 2),
                                  r1.reshape(l1, p1, 1))[:, :, 0].reshape(-1)
+        return x1, x2, v1, v2
+
+    def solve(self) -> tuple[np.ndarray, np.ndarray]:
+        """Conditional modes ``u`` (all terms) and ``beta`` for the current weights and theta."""
+        T1 = self._Ts_cache[0]
+        b1 = (self.c1 @ T1).reshape(-1)  # T1' c1_j per level
+        b2 = self._scale_rows(self.c2[:, None], self._Ts_cache[1:])[:, 0]
+        x1, x2, v1, v2 = self._solve_spherical(b1, b2)
         self._pwrss = self.rr - float(v1 @ v1) - float(v2 @ v2)
-        return np.concatenate([x1, x2[:qr]]), x2[qr:].copy()
+        return np.concatenate([x1, x2[:self.qr]]), x2[self.qr:].copy()
+
+    def solve_rhs(self, b: np.ndarray) -> np.ndarray:
+        """``A^{-1} b`` for the factored matrix ``A`` (u in spherical coordinates, then beta)."""
+        x1, x2, _, _ = self._solve_spherical(b[:self.q1], b[self.q1:])
+        return np.concatenate([x1, x2])
+
+    def _uu_inverse(self):
+        """``Luu^{-1}`` and ``Luu^{-1} K_u`` for the random-effects block (cached per update)."""
+        if getattr(self, "_uu_cache", None) is None:
+            qr = self.qr
+            Linv = solve_triangular(np.tril(self.L22[:qr, :qr]), np.eye(qr), lower=True)
+            self._uu_cache = (Linv, Linv @ self.K[:qr])
+        return self._uu_cache
+
+    def leverages(self) -> np.ndarray:
+        """``h_i = z_i' Lambda H^{-1} Lambda' z_i`` with ``H = Lambda'Z'WZ Lambda + I`` (the
+        random-effects block): the diagonal of ``Z Lambda H^{-1} Lambda'Z'``.
+
+        Row ``i`` of ``Z Lambda`` has ``x_i = T1' z1_i`` at its level ``j`` of term 1 and values
+        ``alpha_ie`` in rest columns ``c_ie``. With ``v1 = L11_j^{-1} x_i`` and the Schur
+        complement ``S = Luu Luu'``::
+
+            h_i = |v1|^2 + alpha' S^-1 alpha - 2 alpha' (S^-1 K)_j v1 + v1' (K' S^-1 K)_jj v1
+
+        so only entries of the small matrices ``S^-1``, ``S^-1 K`` and the level blocks of
+        ``K' S^-1 K`` are gathered per observation.
+        """
+        Ts = self._Ts_cache
+        t1, p1 = self.t1, self.p1
+        if p1 == 1:
+            v1 = (t1.z[:, 0] * Ts[0][0, 0] / self.L11[t1.refs, 0, 0])[:, None]
+        else:
+            L11inv = np.linalg.inv(self.L11)
+            v1 = np.einsum("iab,ib->ia", L11inv[t1.refs], t1.z @ Ts[0])
+        h = np.einsum("ia,ia->i", v1, v1)
+        if not self.qr:
+            return h
+        qr = self.qr
+        Linv, G = self._uu_inverse()
+        Sinv = Linv.T @ Linv
+        SK = Linv.T @ G                                          # S^-1 K_u   (qr, q1)
+        GG = np.einsum("rja,rjb->jab", G.reshape(qr, self.l1, p1), G.reshape(qr, self.l1, p1))
+        cols, alpha = [], []
+        for t, T, off in zip(self.rest, Ts[1:], self._rest_offs):
+            cols.append(off + t.refs[:, None] * t.p + np.arange(t.p)[None, :])
+            alpha.append(t.z @ T)
+        cols, alpha = np.hstack(cols), np.hstack(alpha)         # (n, E)
+        E = cols.shape[1]
+        for e in range(E):
+            h += alpha[:, e] ** 2 * Sinv[cols[:, e], cols[:, e]]
+            for f in range(e):
+                h += 2.0 * alpha[:, e] * alpha[:, f] * Sinv[cols[:, e], cols[:, f]]
+            for a in range(p1):
+                h -= 2.0 * alpha[:, e] * v1[:, a] * SK[cols[:, e], t1.refs * p1 + a]
+        Gj = GG[t1.refs]                                          # (n, p1, p1)
+        h += np.einsum("ia,iab,ib->i", v1, Gj, v1)
+        return h
 
     def pwrss(self) -> float:
         if self._pwrss is None:
@@ -243,9 +312,8 @@ class DenseSchurSystem:
         blocks1 = np.einsum("jba,jbc->jac", L11inv, L11inv)
         if not qr:
             return [blocks1]
-        Luu = np.tril(self.L22[:qr, :qr])
-        Linv = solve_triangular(Luu, np.eye(qr), lower=True)
-        Wm = (Linv @ self.K[:qr]).reshape(qr, self.l1, self.p1)
+        Linv, G = self._uu_inverse()
+        Wm = G.reshape(qr, self.l1, self.p1)
         Wm = np.einsum("rja,jab->rjb", Wm, L11inv)
         blocks1 = blocks1 + np.einsum("rja,rjb->jab", Wm, Wm)
         out = [blocks1]
