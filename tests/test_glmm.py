@@ -299,7 +299,7 @@ def test_gradient_matches_finite_differences(fast):
 
 
 def test_dense_schur_kernel_matches_blocked():
-    from pymc_mixed.fit.schur import DenseSchurSystem
+    from pymc_mixed.linalg import DenseSchurSystem
     from pymc_mixed.linalg import BlockedSystem
 
     rng = np.random.default_rng(0)

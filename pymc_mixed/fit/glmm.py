@@ -39,7 +39,7 @@ from scipy.linalg import solve_triangular
 from .agq import AGQObjective, check_agq
 from .optimize import ConvergenceWarning, OptSummary, minimize_bobyqa
 from .pirls import (GLMMData, LaplaceObjective, PIRLSFailure, check_separation, glm_fit)
-from .schur import make_system
+from ..linalg import make_system
 
 __all__ = ["fit_glmm", "hessian"]
 

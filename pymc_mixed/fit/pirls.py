@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .schur import make_system
+from ..linalg import make_system
 
 __all__ = ["GLMMData", "PIRLS", "PIRLSFailure", "LaplaceObjective", "glm_fit"]
 

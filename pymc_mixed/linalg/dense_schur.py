@@ -30,7 +30,7 @@ __all__ = ["DenseSchurSystem", "make_system"]
 def make_system(reterms, X, y, w=None, dense_limit: float = 4e7):
     """The faster of the two kernels for this model: dense Schur when ``m^2 q1`` is small
     enough (one update costs about that many flops), else the sparse BlockedSystem."""
-    from ..linalg import BlockedSystem
+    from .blocked import BlockedSystem
 
     t1 = reterms[0]
     m = sum(t.q for t in reterms[1:]) + X.shape[1]
