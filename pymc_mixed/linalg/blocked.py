@@ -130,6 +130,11 @@ class BlockedSystem:
         ids = np.arange(1, len(e) + 1, dtype=float)  # +1: SciPy drops explicit zeros
         P = sp.csr_matrix((ids, (flat, s_index)), shape=(m * m, l1 * p1 * p1))
         del flat, s_index
+        # keep only the positions that receive products (145k of InstEval's 1.3M): the
+        # mat-vec then skips empty rows and G is scattered into the dense block
+        self._g_flat = np.flatnonzero(np.diff(P.indptr))
+        P = sp.csr_matrix((P.data, P.indices, np.r_[0, P.indptr[1:][self._g_flat]]),
+                          shape=(len(self._g_flat), P.shape[1]))
         perm = (P.data - 1).astype(np.int64)
         self._pair_e, self._pair_f = e[perm], f[perm]
         self._P = P
@@ -172,9 +177,9 @@ class BlockedSystem:
             M[:, np.arange(self.p1), np.arange(self.p1)] += 1.0
             self.L11 = np.linalg.cholesky(M)
             S = T1 @ np.linalg.inv(M) @ T1.T
-        G = (self._P @ S.ravel()).reshape((self.m, self.m), order="F")
         B = self.L22
-        np.subtract(self.A22, G, out=B)
+        B[...] = self.A22
+        B.reshape(-1, order="F")[self._g_flat] -= self._P @ S.ravel()  # a view: B is Fortran
         self._scale_rest(B, Ts[1:])
         idx = np.arange(self.qr)
         B[idx, idx] += 1.0
@@ -258,11 +263,18 @@ class BlockedSystem:
         Lzz = np.tril(L[:qr, :qr])
         rhs = L[-1, :qr] - L[qr:qr + p, :qr].T @ beta
         u_rest = solve_triangular(Lzz, rhs, lower=True, trans="T") if qr else np.zeros(0)
-        L21 = self.L21_dense()
-        rhs1 = L21[-1] - L21[:qr].T @ u_rest - L21[qr:qr + p].T @ beta
-        rhs1 = rhs1.reshape(self.l1, self.p1, 1)
+        # rhs1 = L21' v with v = [-u_rest, -beta, 1]; L21 = Lambda_r' A21 Lambda_1 L11^{-T}, so
+        # L21' v = L11^{-1} Lambda_1' A21' (Lambda_r v): sparse products, no dense L21
+        v = np.concatenate([-u_rest, -beta, [1.0]])
+        start = 0
+        for t, T in zip(self.rest, self._Ts_cache[1:]):
+            sl = slice(start, start + t.q)
+            v[sl] = (v[sl].reshape(t.nlevels, t.p) @ T.T).ravel()
+            start += t.q
+        a = (self.A21.T @ v).reshape(self.l1, self.p1)
+        a = a @ self._Ts_cache[0]  # rows of Lambda_1' a: T1' a_j
+        rhs1 = np.linalg.solve(self.L11, a[:, :, None])  # L11_j^{-1} (T1' a_j)
         u1 = np.linalg.solve(np.swapaxes(self.L11, 1, 2), rhs1).reshape(-1)
-        self._L21 = L21
         return np.concatenate([u1, u_rest]), beta
 
     def Rxx(self) -> np.ndarray:
@@ -278,10 +290,7 @@ class BlockedSystem:
         out = []
         if qr:
             Lzz = np.tril(self.L22[:qr, :qr])
-            L21z = getattr(self, "_L21", None)
-            if L21z is None:
-                L21z = self.L21_dense()
-            L21z = L21z[:qr]
+            L21z = self.L21_dense()[:qr]
             # W = Lzz^{-1} L21z L11^{-1}
             Wm = solve_triangular(Lzz, L21z, lower=True).reshape(qr, self.l1, self.p1)
             Wm = np.einsum("rja,jab->rjb", Wm, L11inv)
