@@ -9,17 +9,22 @@ from pymc_mixed.fit.pls import LMMObjective
 from pymc_mixed.formula import build_spec
 
 
+def dense_ZLambda(spec, theta):
+    """``Z Lambda_theta`` as a dense matrix, term by term."""
+    Zs, Ls = [], []
+    for t, T in zip(spec.reterms, spec.Ts(theta)):
+        Zk = np.zeros((spec.n, t.q))
+        for a in range(t.p):
+            Zk[np.arange(spec.n), t.refs * t.p + a] = t.z[:, a]
+        Zs.append(Zk)
+        Ls.append(np.kron(np.eye(t.nlevels), T))
+    return np.hstack(Zs) @ sl.block_diag(*Ls)
+
+
 def dense_objective(spec, theta, REML):
     """Profiled deviance / REML criterion from V = Z Lambda Lambda' Z' + I, all dense."""
     n = spec.n
-    Zs, Ls = [], []
-    for t, T in zip(spec.reterms, spec.Ts(theta)):
-        Zk = np.zeros((n, t.q))
-        for a in range(t.p):
-            Zk[np.arange(n), t.refs * t.p + a] = t.z[:, a]
-        Zs.append(Zk)
-        Ls.append(np.kron(np.eye(t.nlevels), T))
-    ZL = np.hstack(Zs) @ sl.block_diag(*Ls)
+    ZL = dense_ZLambda(spec, theta)
     V = ZL @ ZL.T + np.eye(n)
     Vi = np.linalg.inv(V)
     X, y = spec.X, spec.y
@@ -65,15 +70,7 @@ def test_solution_and_condvar_match_dense():
     obj(theta)
     u, beta = obj.system.solve()
     # dense penalized least squares for (u, beta)
-    n = spec.n
-    Zs, Ls = [], []
-    for t, T in zip(spec.reterms, spec.Ts(theta)):
-        Zk = np.zeros((n, t.q))
-        for a in range(t.p):
-            Zk[np.arange(n), t.refs * t.p + a] = t.z[:, a]
-        Zs.append(Zk)
-        Ls.append(np.kron(np.eye(t.nlevels), T))
-    ZL = np.hstack(Zs) @ sl.block_diag(*Ls)
+    ZL = dense_ZLambda(spec, theta)
     q = ZL.shape[1]
     A = np.block([[ZL.T @ ZL + np.eye(q), ZL.T @ spec.X], [spec.X.T @ ZL, spec.X.T @ spec.X]])
     sol = np.linalg.solve(A, np.concatenate([ZL.T @ spec.y, spec.X.T @ spec.y]))
