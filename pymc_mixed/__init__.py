@@ -16,4 +16,20 @@ from .model import MixedModel
 __version__ = "0.1.0"
 
 __all__ = ["MixedModel", "FormulaError", "anova", "datasets", "parametric_bootstrap", "simulate",
-           "__version__"]
+           "compare", "plot_compare", "plot_ranef", "__version__"]
+
+# ML-vs-posterior comparison and plots import pandas/scipy/matplotlib/arviz-plots paths:
+# loaded on first use.
+_LAZY = {"compare": ("compare", "compare"), "plot_compare": ("plots", "plot_compare"),
+         "plot_ranef": ("plots", "plot_ranef")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attr = _LAZY[name]
+        value = getattr(import_module(f"{__name__}.{module}"), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,13 +7,14 @@ Every estimator consumes the same density (DESIGN.md, "One model, three ways")::
 with spherical random effects ``u ~ N(0, I_q)`` and, per random-effects term ``k``,
 ``b_k = u_k Lambda_k'`` where ``u_k`` is ``u``'s slice reshaped to (levels, p_k) and
 ``Lambda_k = scale * T_k(theta_k)`` is the lower-triangular covariance factor of one level.
-``scale`` is the dispersion (``sigma``) for families that have one -- theta is then lme4's
-*relative* factor, as in :class:`~pymc_mixed.varcorr.VarCorr` -- and 1 otherwise.
+``scale`` is the residual SD ``sigma`` for a linear mixed model -- theta is then lme4's
+*relative* factor, as in :class:`~pymc_mixed.varcorr.VarCorr` -- and 1 for GLMMs (glmer's
+convention, whatever the family's dispersion).
 
 The density is assembled from small steps so each can be replaced:
 
-``relative_factors``  theta -> T_k
-``random_effects``    (u, Lambda_k) -> b_k (levels, p_k)
+``relative_factors``  theta -> T_k (``covariance_factors``: Lambda_k)
+``scale_ranef``       (u_k, Lambda_k) -> b_k (levels, p_k) (``random_effects`` from a flat u)
 ``linear_predictor``  (beta, b) -> eta = X beta + offset + sum_k rowsum(z_k * b_k[refs_k])
 ``pointwise_loglik``  (eta, dispersion) -> family log-likelihood per observation
 ``ranef_logp``        u -> standard normal log density
@@ -37,6 +38,8 @@ __all__ = [
     "JointGraph",
     "relative_factors",
     "covariance_factors",
+    "split_u",
+    "scale_ranef",
     "random_effects",
     "linear_predictor",
     "pointwise_loglik",
@@ -51,8 +54,11 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 def theta_is_relative(spec) -> bool:
-    """True when ``theta`` is relative to the dispersion (``Lambda = sigma T``), as for LMMs."""
-    return bool(getattr(spec.family, "has_dispersion", False))
+    """True when ``theta`` is relative to the residual SD (``Lambda = sigma T``): linear mixed
+    models (Gaussian, identity link), as lme4's ``lmer``. For GLMMs, as in ``glmer``, the
+    covariance factor is ``T`` itself, whatever the family's dispersion."""
+    fam = spec.family
+    return fam.name == "gaussian" and getattr(fam, "link", "identity") == "identity"
 
 
 def family_weights(spec):
@@ -85,24 +91,68 @@ def covariance_factors(spec, theta, dispersion=None) -> list:
     Ts = relative_factors(spec, theta)
     if theta_is_relative(spec):
         if dispersion is None:
-            raise ValueError(f"the {spec.family.name} family needs a dispersion (sigma)")
+            raise ValueError("a linear mixed model needs the residual SD sigma")
         return [dispersion * T for T in Ts]
     return Ts
 
 
-def random_effects(spec, u, factors) -> list:
-    """Per term, ``b_k = u_k Lambda_k'`` with ``u_k`` the term's slice of ``u`` as (levels, p)."""
+def split_u(spec, u) -> list:
+    """The flat spherical ``u`` (term order) as per-term (levels, p) blocks."""
     import pytensor.tensor as pt
 
     u = pt.as_tensor_variable(u)
     out, start = [], 0
-    for t, F in zip(spec.reterms, factors):
-        uk = u[start:start + t.q].reshape((t.nlevels, t.p))
-        # Elementwise rather than ``uk @ F.T``: p is small, and a BLAS Dot costs ~15 s of
-        # numba compilation on a cold cache against well under 1 s for a broadcast sum.
-        out.append(uk * F[0, 0] if t.p == 1 else (uk[:, None, :] * F[None, :, :]).sum(axis=2))
+    for t in spec.reterms:
+        out.append(u[start:start + t.q].reshape((t.nlevels, t.p)))
         start += t.q
     return out
+
+
+def scale_ranef(spec, u_blocks, factors, as_columns: bool = False) -> list:
+    """Per term, ``b_k = u_k Lambda_k'`` from (levels, p) blocks ``u_k``.
+
+    ``u_blocks[k]`` is a (levels, p) tensor or a list of its p columns; ``factors[k]`` is the
+    ``p_k x p_k`` lower-triangular ``Lambda_k`` (a matrix, or nested lists of scalar
+    expressions, rows first), or a scalar when ``p_k == 1``. With ``as_columns`` each ``b_k``
+    is returned as the list of its columns, which :func:`linear_predictor` takes as well:
+    no stacking and splitting in the gradient. Written elementwise rather than as
+    ``u_k @ Lambda_k.T``: p is small, and a BLAS Dot costs ~15 s of numba compilation on a cold
+    cache.
+    """
+    import pytensor.tensor as pt
+
+    out = []
+    for t, uk, F in zip(spec.reterms, u_blocks, factors):
+        cols = []
+        for i in range(t.p):
+            bi = _col(uk, 0) * _entry(F, i, 0)
+            for j in range(1, i + 1):
+                bi = bi + _col(uk, j) * _entry(F, i, j)
+            cols.append(bi)
+        out.append(cols if as_columns else pt.stack(cols, axis=1))
+    return out
+
+
+def _col(b, j: int):
+    """Column ``j`` of a (levels, p) block given as a tensor or as a list of columns."""
+    return b[j] if isinstance(b, (list, tuple)) else b[:, j]
+
+
+def _entry(F, i: int, j: int):
+    """``F[i, j]`` of a factor given as a matrix, as nested lists of scalars (rows), or as a
+    scalar (1 x 1)."""
+    if isinstance(F, (list, tuple)):
+        return F[i][j]
+    return F if F.ndim == 0 else F[i, j]
+
+
+def random_effects(spec, u, factors) -> list:
+    """Per term, ``b_k = u_k Lambda_k'`` with ``u_k`` the term's slice of the flat ``u`` as
+    (levels, p); see :func:`scale_ranef`."""
+    return scale_ranef(spec, split_u(spec, u), factors)
+
+
+_UNROLL_MAX = 16  # fixed-effect columns written out one by one up to this many
 
 
 def _is_ones(col: np.ndarray) -> bool:
@@ -112,6 +162,8 @@ def _is_ones(col: np.ndarray) -> bool:
 def linear_predictor(spec, beta, b_blocks, X=None):
     """``eta = X beta + offset + sum_k rowsum(z_k * b_k[refs_k])``.
 
+    ``b_blocks[k]`` is (levels, p) or the list of its columns (see :func:`scale_ranef`).
+
     ``X`` defaults to ``spec.X`` (pass another design to predict). Columns of ``z`` that are
     all ones (intercepts) skip the multiplication.
     """
@@ -119,12 +171,21 @@ def linear_predictor(spec, beta, b_blocks, X=None):
 
     X = np.asarray(spec.X if X is None else X, dtype=float)
     beta = pt.as_tensor_variable(beta)
-    # (X * beta).sum(1) instead of a Dot: same O(np) work, no BLAS op to compile (see above).
-    if X.shape[1] == 0:
-        eta = pt.zeros(X.shape[0])
-    elif X.shape[1] == 1 and _is_ones(X[:, 0]):
-        eta = pt.broadcast_to(beta[0], (X.shape[0],))
+    n, p = X.shape
+    if p == 0:
+        eta = pt.zeros(n)
+    elif p <= _UNROLL_MAX:
+        # Column by column: intercepts add a scalar, the other columns are constants times a
+        # scalar, so eta, the log-likelihood and all the gradient reductions fuse into one
+        # loop over the observations (no BLAS Dot, no (n, p) temporaries).
+        terms = [beta[j] if _is_ones(X[:, j]) else X[:, j] * beta[j] for j in range(p)]
+        eta = terms[0]
+        for term in terms[1:]:
+            eta = eta + term
+        eta = pt.broadcast_to(eta, (n,)) if eta.ndim == 0 else eta
     else:
+        # (X * beta).sum(1) rather than a Dot: the same O(np) work without a BLAS op, whose
+        # numba compilation costs ~15 s on a cold cache.
         eta = (X * beta[None, :]).sum(axis=1)
     if spec.offset is not None:
         eta = eta + np.asarray(spec.offset, dtype=float)
@@ -132,16 +193,23 @@ def linear_predictor(spec, beta, b_blocks, X=None):
         refs = np.asarray(t.refs, dtype=np.int64)
         z = np.asarray(t.z, dtype=float)
         for j in range(t.p):
-            bj = b[:, j][refs]
+            bj = _col(b, j)[refs]
             eta = eta + (bj if _is_ones(z[:, j]) else z[:, j] * bj)
     return eta
 
 
 def pointwise_loglik(spec, eta, dispersion=None, y=None):
-    """Log-likelihood of each observation given the link-scale predictor ``eta``."""
-    y = spec.y if y is None else y
-    return spec.family.logp_graph(np.asarray(y, dtype=float), eta, dispersion,
-                                  family_weights(spec))
+    """Log-likelihood of each observation given the link-scale predictor ``eta``.
+
+    ``y`` defaults to the observed response; a symbolic ``y`` (PyMC's value variable) is
+    passed through.
+    """
+    y = np.asarray(spec.y, dtype=float) if y is None else y
+    trials = getattr(spec, "trials", None)
+    if trials is None:
+        return spec.family.logp_graph(y, eta, dispersion, family_weights(spec))
+    return spec.family.logp_graph(y, eta, dispersion, family_weights(spec),
+                                  trials=np.asarray(trials, dtype=float))
 
 
 def ranef_logp(u):
@@ -156,8 +224,9 @@ def ranef_logp(u):
 class JointGraph:
     """Symbolic inputs and outputs of the joint log density of one ModelSpec.
 
-    ``inputs`` maps ``beta``, ``theta``, ``u`` and (families with a dispersion) ``sigma`` to
-    their PyTensor variables; ``b`` are the per-term random effects (levels, p), ``eta`` the
+    ``inputs`` maps ``beta``, ``theta``, the dispersion (families that have one, under the
+    family's ``dispersion_name``: ``sigma`` for the Gaussian) and ``u`` to their PyTensor
+    variables; ``b`` are the per-term random effects (levels, p), ``eta`` the
     predictor, ``loglik`` the pointwise log-likelihood and ``logp`` the joint log density.
     """
 
@@ -175,7 +244,7 @@ class JointGraph:
 
     def compile(self, outputs=None, **kwargs):
         """Compile ``outputs`` (default ``logp``) as a function of the inputs, in the order
-        of ``inputs`` (beta, theta, [sigma], u)."""
+        of ``inputs`` (beta, theta, [dispersion], u)."""
         import pytensor
 
         outputs = self.logp if outputs is None else outputs
@@ -196,8 +265,9 @@ def joint_logp_graph(spec, predictor: Callable | None = None) -> JointGraph:
     inputs = {"beta": beta, "theta": theta}
     sigma = None
     if getattr(spec.family, "has_dispersion", False):
-        sigma = pt.scalar("sigma", dtype="float64")
-        inputs["sigma"] = sigma
+        name = getattr(spec.family, "dispersion_name", None) or "sigma"
+        sigma = pt.scalar(name, dtype="float64")
+        inputs[name] = sigma
     inputs["u"] = u
     b = random_effects(spec, u, covariance_factors(spec, theta, sigma))
     eta = (predictor or linear_predictor)(spec, beta, b)

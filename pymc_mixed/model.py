@@ -6,6 +6,15 @@ import pandas as pd
 
 from .formula import build_spec
 
+# The estimators and what they stand on (SciPy's sparse, linalg and optimize modules, NLopt)
+# load with the package, as lme4's machinery loads with library(lme4): the first fit in a
+# process then costs what every later fit costs. PyMC, ArviZ and PyTensor stay out of this.
+import nlopt  # noqa: E402,F401
+import scipy.optimize  # noqa: E402,F401
+
+from .fit import glmm as _glmm  # noqa: E402,F401
+from .fit import pls as _pls  # noqa: E402,F401
+
 __all__ = ["MixedModel"]
 
 
@@ -65,6 +74,44 @@ class MixedModel:
 
             self.result = fit_glmm(self.spec, **kwargs)
         return self.result
+
+    # -- Bayesian inference through the same graph (pymc_mixed.mcmc) -----------------------------
+    @property
+    def priors(self) -> dict:
+        """Priors of the PyMC model by parameter name (``beta``, ``sigma``, ``sd_<group>``,
+        ``corr_<group>``); documented defaults in :mod:`pymc_mixed.mcmc`. Assign a dict to
+        replace some of them (values: ``pymc_mixed.mcmc.Prior``, ``pm.X.dist(...)`` or
+        callables); the others keep their defaults."""
+        if getattr(self, "_priors", None) is None:
+            from .mcmc import default_priors
+
+            self._priors = default_priors(self.spec)
+        return self._priors
+
+    @priors.setter
+    def priors(self, value) -> None:
+        from .mcmc import merge_priors
+
+        self._priors = merge_priors(self.spec, value)
+
+    @property
+    def pymc_model(self):
+        """The non-centered ``pm.Model`` of this model (built once per set of priors)."""
+        from .mcmc import cached_pymc_model
+
+        return cached_pymc_model(self)
+
+    def sample(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed=None,
+               sampler: str = "auto", posterior_predictive: bool = False,
+               progressbar: bool = True, **kwargs):
+        """Sample the posterior with NUTS (nutpie when installed, else PyMC); returns an
+        :class:`xarray.DataTree` (see :func:`pymc_mixed.mcmc.sample_model`)."""
+        from .mcmc import sample_model
+
+        return sample_model(self.spec, self.pymc_model, draws=draws, tune=tune, chains=chains,
+                            seed=seed, sampler=sampler,
+                            posterior_predictive=posterior_predictive,
+                            progressbar=progressbar, **kwargs)
 
     def __repr__(self) -> str:
         terms = ", ".join(repr(t) for t in self.spec.reterms)

@@ -264,11 +264,13 @@ class MixedModelResult:
         return self.summary()
 
     # -- ArviZ ------------------------------------------------------------------------------------------
-    def to_datatree(self):
-        """The fit as an :class:`xarray.DataTree` (see :mod:`pymc_mixed.datatree`)."""
+    def to_datatree(self, draws: int = 0, chains: int = 1, seed=None):
+        """The fit as an :class:`xarray.DataTree` (see :mod:`pymc_mixed.datatree`);
+        ``draws > 0`` adds a ``posterior`` group of draws from the normal approximation at
+        the optimum (:func:`pymc_mixed.approx.normal_approximation`)."""
         from .datatree import result_to_datatree
 
-        return result_to_datatree(self)
+        return result_to_datatree(self, draws=draws, chains=chains, seed=seed)
 
 
 class LMMResult(MixedModelResult):

@@ -40,8 +40,9 @@ def _laplace_objective(spec):
     g = joint_logp_graph(spec)
     u = g.inputs["u"]
     grad = pytensor.grad(g.logp, u)
-    # The Hessian as the vectorized Jacobian of the gradient (pytensor.gradient.hessian
-    # builds the same matrix through a Scan, which costs seconds of C compilation).
+    # The Hessian by autodiff: the Jacobian of the gradient, vectorized. (pytensor.gradient.
+    # hessian builds the same matrix row by row through a Scan, whose inner function costs
+    # ~15 s of C compilation on a cold cache.)
     H = jacobian(grad, u, vectorize=True)
     # Newton step from u = 0 (exact for a quadratic).
     u_hat = u - pt.linalg.solve(H, grad)
@@ -87,7 +88,7 @@ def test_graph_pointwise_and_b_match_result():
     from pymc_mixed.graph import joint_logp_graph
 
     g = joint_logp_graph(m.spec)
-    fn = g.compile([g.eta, *g.b])
+    fn = g.compile([g.eta, *g.b], mode=_py_mode())
     u_sph = res.u / res.sigma
     eta, b = fn(res.beta, res._theta, res.sigma, u_sph)
     np.testing.assert_allclose(eta, res.linear_predictor(), rtol=1e-10)
@@ -110,3 +111,21 @@ def test_compiled_helper_gradient():
     e[3] = eps
     num = (f(beta, theta, sigma, u + e) - f(beta, theta, sigma, u - e)) / (2 * eps)
     assert grads[3][3] == pytest.approx(num, rel=1e-5)
+
+
+def test_graph_is_family_generic_binomial():
+    """The same graph with the binomial family: its pointwise log-likelihood at the GLMM
+    estimates equals the family's NumPy log-likelihood (normalizing constants included)."""
+    m = pmm.MixedModel("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                       pmm.datasets.load("cbpp"), family="binomial")
+    res = m.fit()
+    from pymc_mixed.graph import joint_logp_graph
+
+    g = joint_logp_graph(m.spec)
+    assert "sigma" not in g.inputs
+    fn = g.compile([g.eta, g.loglik], mode=_py_mode())
+    eta, ll = fn(res.beta, res._theta, res.u)  # glmer: u is spherical, b = T u
+    np.testing.assert_allclose(eta, res.linear_predictor(), rtol=1e-10)
+    fam = m.spec.family
+    r = fam.prepare(m.spec.y, trials=m.spec.trials, weights=m.spec.weights)
+    np.testing.assert_allclose(ll, fam.loglik_obs(r, fam.linkinv(eta)), rtol=1e-10)
