@@ -94,7 +94,7 @@ def _observed(result):
 
     spec = result.spec
     obs = np.arange(spec.n)
-    observed = xr.Dataset({"y": ("obs", spec.y)}, coords={"obs": obs})
+    observed = xr.Dataset({spec.response_name: ("obs", spec.y)}, coords={"obs": obs})
     const = {"X": (("obs", "coef"), spec.X)}
     seen = set()
     for t in spec.reterms:

@@ -45,7 +45,6 @@ PyMC, nutpie and ArviZ are imported only inside these functions.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,7 @@ import numpy as np
 from .datatree import coef_dim, corr_dims
 
 __all__ = ["Prior", "default_priors", "merge_priors", "build_pymc_model", "sample_model",
-           "response_name", "evaluate_over_draws"]
+           "evaluate_over_draws"]
 
 
 class Prior:
@@ -90,12 +89,6 @@ class Prior:
 
 
 # -- names and groups ------------------------------------------------------------------------
-
-def response_name(spec) -> str:
-    """A variable name for the response: the column name when it is one, else ``"y"``."""
-    name = str(spec.response)
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) else "y"
-
 
 def dispersion_name(spec) -> str | None:
     """The family's dispersion parameter as named in results and draws (None if it has none)."""
@@ -343,7 +336,7 @@ def build_pymc_model(spec, priors: dict | None = None):
     _check_priors(spec, priors)
     pri = {**default_priors(spec), **priors}
     groups = _groups(spec)
-    resp = response_name(spec)
+    resp = spec.response_name
     disp_name = dispersion_name(spec)
 
     with pm.Model(coords=_coords(spec), check_bounds=_CHECK_BOUNDS) as model:
@@ -658,7 +651,7 @@ def sample_model(spec, model, *, draws: int = 1000, tune: int = 1000, chains: in
         sampler = "nutpie" if _have_nutpie() else "pymc"
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler must be 'auto', 'nutpie' or 'pymc', got {sampler!r}")
-    resp = response_name(spec)
+    resp = spec.response_name
     seed_int = int(np.random.SeedSequence(seed).generate_state(1)[0])
 
     free = [rv.name for rv in model.free_RVs]

@@ -13,6 +13,7 @@ of ``l_k`` (stable), exactly as lme4's ``getME(fit, "theta")``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,6 +125,13 @@ class ModelSpec:
     @property
     def n(self) -> int:
         return len(self.y)
+
+    @property
+    def response_name(self) -> str:
+        """The response's variable name in DataTrees (ML and posterior alike): the column name
+        when the response is one column, else ``"y"`` (for ``cbind(...)``, ``a / b``)."""
+        name = str(self.response)
+        return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) else "y"
 
     @property
     def p(self) -> int:

@@ -171,3 +171,14 @@ def test_lazy_exports_stay_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_ml_and_posterior_trees_name_the_response_alike():
+    import pymc_mixed as pmm
+
+    df = pmm.datasets.load("sleepstudy")
+    tree = pmm.MixedModel("Reaction ~ 1 + Days + (1 | Subject)", df).fit().to_datatree()
+    assert list(tree["observed_data"].data_vars) == ["Reaction"]
+    cb = pmm.MixedModel("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                        pmm.datasets.load("cbpp"), family="binomial").fit()
+    assert list(cb.to_datatree()["observed_data"].data_vars) == ["y"]
