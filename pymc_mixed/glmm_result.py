@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from .results import MixedModelResult
-from .varcorr import VarCorr, term_covariances
 
 __all__ = ["GLMMResult"]
 
@@ -61,30 +60,8 @@ class GLMMResult(MixedModelResult):
             return {name: float(self.dispersion)}
         return {}
 
-    # -- random effects: covariances are not scaled by sigma in a GLMM -----------------------------
-    @property
-    def varcorr(self) -> VarCorr:
-        return VarCorr(groups=[t.group for t in self.spec.reterms],
-                       cnames=[t.cnames for t in self.spec.reterms],
-                       covs=term_covariances(self.spec, self._theta, 1.0),
-                       sigma=self.sigma)
-
-    VarCorr = varcorr
-
-    @property
-    def condvar(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for t, T, blk in zip(self.spec.reterms, self.spec.Ts(self._theta), self._condvar_u()):
-            v = np.einsum("ab,jbc,dc->jad", T, blk, T)
-            if t.group in out:
-                prev = out[t.group]
-                k0, k1 = prev.shape[1], v.shape[1]
-                merged = np.zeros((t.nlevels, k0 + k1, k0 + k1))
-                merged[:, :k0, :k0] = prev
-                merged[:, k0:, k0:] = v
-                v = merged
-            out[t.group] = v
-        return out
+    # random effects: covariances are not scaled by sigma in a GLMM (Lambda = T, as glmer)
+    _re_scale = 1.0
 
     def _condvar_u(self) -> list[np.ndarray]:
         return self._condvar_blocks

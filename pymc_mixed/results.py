@@ -60,9 +60,14 @@ class MixedModelResult:
         return pd.Series(self._theta, index=self.spec.theta_names, name="theta")
 
     @property
+    def _re_scale(self) -> float:
+        """Scale of ``Lambda_theta``: the residual SD in an LMM (theta is relative to it)."""
+        return 1.0 if self.sigma is None else self.sigma
+
+    @property
     def varcorr(self) -> VarCorr:
         """Variance components (lme4's ``VarCorr``)."""
-        scale = 1.0 if self.sigma is None else self.sigma
+        scale = self._re_scale
         return VarCorr(groups=[t.group for t in self.spec.reterms],
                        cnames=[t.cnames for t in self.spec.reterms],
                        covs=term_covariances(self.spec, self._theta, scale),
@@ -95,7 +100,7 @@ class MixedModelResult:
         As lme4's ``ranef(fit, condVar = TRUE)``: given the estimates of beta and the
         covariance parameters; terms on the same factor form a block-diagonal matrix.
         """
-        scale2 = 1.0 if self.sigma is None else self.sigma**2
+        scale2 = self._re_scale**2
         out: dict[str, np.ndarray] = {}
         for t, T, blk in zip(self.spec.reterms, self.spec.Ts(self._theta), self._condvar_u()):
             v = scale2 * np.einsum("ab,jbc,dc->jad", T, blk, T)
