@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ReTerm", "ModelSpec"]
+__all__ = ["ReTerm", "ModelSpec", "term_factors"]
 
 
 @dataclass
@@ -90,6 +90,15 @@ class ReTerm:
 
     def __repr__(self) -> str:
         return f"ReTerm({' + '.join(self.cnames)} | {self.group}: {self.nlevels} levels)"
+
+
+def term_factors(reterms, theta: np.ndarray) -> list[np.ndarray]:
+    """The lower-triangular ``T_k`` of every term, filled from ``theta`` in lme4's order."""
+    out, start = [], 0
+    for t in reterms:
+        out.append(t.T(theta[start:start + t.ntheta]))
+        start += t.ntheta
+    return out
 
 
 @dataclass
@@ -177,7 +186,7 @@ class ModelSpec:
 
     def Ts(self, theta: np.ndarray) -> list[np.ndarray]:
         """The per-term relative covariance factors for a full ``theta``."""
-        return [t.T(theta[s]) for t, s in zip(self.reterms, self.theta_slices)]
+        return term_factors(self.reterms, theta)
 
     @property
     def prior_weights(self) -> np.ndarray:

@@ -121,3 +121,9 @@ def test_functions_and_interactions_in_fixed_part(sleep):
     m = pmm.MixedModel("Reaction ~ log(Days + 1) * I(Days ** 2) + (1 | Subject)", sleep)
     assert m.spec.X.shape == (180, 4)
     np.testing.assert_allclose(m.spec.X[:, 1], np.log(sleep["Days"] + 1))
+
+
+def test_response_fitted_exactly_is_a_clear_error(sleep):
+    df = sleep.assign(yy=3.0 + 2.0 * sleep["Days"])
+    with pytest.raises(ValueError, match="fitted exactly by the fixed effects"):
+        pmm.MixedModel("yy ~ Days + (1 | Subject)", df).fit()

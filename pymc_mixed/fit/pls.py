@@ -37,7 +37,10 @@ class LMMObjective:
 
     def __call__(self, theta: np.ndarray) -> float:
         s = self.system
-        s.update(np.asarray(theta, dtype=float))
+        try:
+            s.update(np.asarray(theta, dtype=float))
+        except np.linalg.LinAlgError:
+            return np.inf
         r2 = s.pwrss()
         if r2 <= 0:
             return np.inf
@@ -105,6 +108,10 @@ def fit_lmm(spec, REML: bool = True, *, theta0=None, optimizer: str = "LN_BOBYQA
 def _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfeval):
     from ..results import LMMResult
 
+    if not np.isfinite(obj(spec.theta_init)):
+        raise ValueError(
+            f"the response {spec.response!r} is fitted exactly by the fixed effects (zero "
+            "residual variance): a linear mixed model cannot be estimated from these data")
     x0, step = choose_start(spec, obj, theta0)
     optsum = minimize_bobyqa(obj, x0, spec.theta_lower, initial_step=step,
                              ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs,

@@ -27,6 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
+from ..spec import term_factors
+
 __all__ = ["BlockedSystem"]
 
 
@@ -185,17 +187,13 @@ class BlockedSystem:
         B[idx, idx] += 1.0
         _, info = lapack.dpotrf(B, lower=1, clean=0, overwrite_a=1)
         if info > 0:
-            # Not positive definite: happens only for a response column that is an exact
-            # linear combination; treat the residual as zero rather than failing.
+            # Not positive definite: y is an exact combination of the other columns (a zero
+            # residual), or the data are degenerate; the estimators report it.
             raise np.linalg.LinAlgError(f"PLS system not positive definite (minor {info})")
         self._Ts_cache = Ts
 
     def _Ts(self, theta):
-        out, start = [], 0
-        for t in self.terms:
-            out.append(t.T(theta[start:start + t.ntheta]))
-            start += t.ntheta
-        return out
+        return term_factors(self.terms, theta)
 
     def _scale_rest(self, B: np.ndarray, Ts_rest) -> None:
         """``B <- Lambda_r' B Lambda_r`` on the lower triangle (X, y columns untouched)."""

@@ -24,6 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
+from ..spec import term_factors
+
 __all__ = ["DenseSchurSystem", "make_system"]
 
 
@@ -146,11 +148,7 @@ class DenseSchurSystem:
 
     # -- per-theta factor ------------------------------------------------------------------------
     def _Ts(self, theta):
-        out, start = [], 0
-        for t in self.terms:
-            out.append(t.T(theta[start:start + t.ntheta]))
-            start += t.ntheta
-        return out
+        return term_factors(self.terms, theta)
 
     def _scale_rows(self, A: np.ndarray, Ts_rest) -> np.ndarray:
         """``Lambda_r' A`` on the term rows of ``A`` (m x k); X rows untouched (copy)."""
