@@ -151,3 +151,25 @@ def test_predict_matches_fitted_and_handles_new_levels(sleep_ml):
     assert np.isclose(p[0], pop[0]) and np.isclose(p[1], sleep_ml.fitted[1])
     with pytest.raises(ValueError, match="new levels of 'Subject'"):
         sleep_ml.predict(new, allow_new_levels=False)
+
+
+# lme4 1.1-31 on R 4.2.2, computed here with bench/read_typed.R:
+# lmer(angle ~ recipe + temperature + (1|recipe:replicate), cake, REML = FALSE);
+# temperature is an ordered factor, so R uses polynomial contrasts (.L .Q .C ^4 ^5)
+CAKE_ML = {"objective": 1689.58224831766, "theta": 1.39379531949022,
+           "fixef": {"(Intercept)": 33.1222222222216, "recipeB": -1.4777777777772,
+                     "recipeC": -1.52222222222159, "temperature.L": 6.61094224140736,
+                     "temperature.Q": -0.385518272750254, "temperature.C": -0.548250741149948,
+                     "temperature^4": -1.29767802399835, "temperature^5": -0.914114077314911},
+           "se_temperature": 0.667027060601642}
+
+
+def test_ordered_factor_gets_polynomial_contrasts_as_in_r():
+    r = pmm.MixedModel("angle ~ recipe + temperature + (1|recipe:replicate)",
+                       pmm.datasets.load("cake")).fit(REML=False)
+    assert list(r.fixef.index) == list(CAKE_ML["fixef"])
+    assert abs(r.objective - CAKE_ML["objective"]) < 1e-6 * CAKE_ML["objective"]
+    np.testing.assert_allclose(r.fixef.to_numpy(), list(CAKE_ML["fixef"].values()), rtol=1e-6,
+                               atol=1e-9)
+    np.testing.assert_allclose(r.theta.iloc[0], CAKE_ML["theta"], atol=1e-4)
+    np.testing.assert_allclose(r.se["temperature.L"], CAKE_ML["se_temperature"], rtol=1e-4)

@@ -88,21 +88,38 @@ class Design:
         return np.asarray(self._fm.evaluate_new_data(frame).design_matrix, dtype=float)
 
 
+def contr_poly(k: int) -> np.ndarray:
+    """R's ``contr.poly(k)``: orthonormal polynomial contrasts on the scores 1..k (k x k-1)."""
+    x = np.arange(1, k + 1, dtype=float)
+    X = np.vander(x - x.mean(), k, increasing=True)
+    Q, R = np.linalg.qr(X)
+    raw = Q * np.diag(R)  # sign-free: a flipped column of Q flips its diagonal of R too
+    Z = raw / np.linalg.norm(raw, axis=0)
+    return Z[:, 1:]
+
+
+def _poly_names(col: str, k: int) -> list[str]:
+    return [f"{col}{('.L', '.Q', '.C')[d - 1] if d <= 3 else f'^{d}'}" for d in range(1, k)]
+
+
 class SimpleDesign(Design):
     """Main effects of plain columns, built as R's ``model.matrix`` builds them.
 
     Numeric columns enter as they are; a factor (categorical, text, logical) enters through
-    treatment contrasts (first level the reference) when the model has an intercept or an
-    earlier factor, else with one indicator per level. Formulae gives the same matrix; this
+    contrasts when the model has an intercept or an earlier factor, else with one indicator
+    per level. The contrasts are R's defaults: treatment (first level the reference) for
+    unordered factors, orthonormal polynomials (``.L``, ``.Q``, ``.C``, ``^4`` ...) for
+    ordered ones. Formulae gives the same matrix; this
     path exists because importing formulae costs a quarter of a second (it loads
     scipy.interpolate), more than fitting most models.
     """
 
     def __init__(self, rhs, columns, intercept, data):
-        self.columns = []  # (name, levels or None, full coding)
+        self.columns = []  # (name, levels or None, full coding, polynomial contrasts)
         spanned = intercept
         for col in columns:
             s = data[col]
+            ordered = isinstance(s.dtype, pd.CategoricalDtype) and bool(s.cat.ordered)
             if pd.api.types.is_bool_dtype(s):
                 levels = [False, True]
             elif isinstance(s.dtype, pd.CategoricalDtype):
@@ -111,7 +128,8 @@ class SimpleDesign(Design):
                 levels = None
             else:
                 levels = sorted(pd.unique(s))
-            self.columns.append((col, levels, levels is not None and not spanned))
+            full = levels is not None and not spanned
+            self.columns.append((col, levels, full, ordered and not full))
             spanned = spanned or levels is not None
         self.intercept = intercept
         matrix, names = self._build(data)
@@ -122,7 +140,7 @@ class SimpleDesign(Design):
         if self.intercept:
             cols.append(np.ones(len(data)))
             names.append("(Intercept)")
-        for col, levels, full in self.columns:
+        for col, levels, full, poly in self.columns:
             s = data[col]
             if levels is None:
                 cols.append(s.to_numpy(dtype=float))
@@ -133,6 +151,12 @@ class SimpleDesign(Design):
             if unknown:
                 raise FormulaError(f"levels {sorted(map(str, unknown))[:5]} of {col!r} were not "
                                    "in the data the model was fitted to")
+            if poly:
+                codes = pd.Categorical(values, categories=levels).codes
+                C = contr_poly(len(levels))[codes]
+                cols.extend(C.T)
+                names.extend(_poly_names(col, len(levels)))
+                continue
             for lev in levels if full else levels[1:]:
                 cols.append((values == lev).astype(float))
                 names.append(f"{col}{'TRUE' if lev is True else lev}")
@@ -171,6 +195,14 @@ def _design(rhs: str, data: pd.DataFrame) -> Design:
     if simple is not None:
         return simple
     import formulae
+
+    ordered = [c for c in _identifiers(rhs) if c in data.columns
+               and isinstance(data[c].dtype, pd.CategoricalDtype) and data[c].cat.ordered]
+    if ordered:
+        warnings.warn(f"ordered factor(s) {', '.join(ordered)} get treatment contrasts in "
+                      f"{rhs!r} (R would use polynomial contrasts; these are used only for "
+                      "plain main effects); convert them to unordered categoricals to silence "
+                      "this", stacklevel=4)
 
     frame = _ordered_categoricals(data).assign(**{_DUMMY: 0.0})
     dm = formulae.design_matrices(f"{_DUMMY} ~ {rhs}", frame, na_action="pass",
