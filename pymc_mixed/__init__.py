@@ -10,12 +10,13 @@ Heavy dependencies (PyMC, ArviZ, PyTensor) are imported only on the paths that u
 from . import datasets
 from .anova import anova
 from .bootstrap import parametric_bootstrap, simulate
+from .fit.optimize import ConvergenceWarning, SingularFitWarning
 from .formula import FormulaError
 from .model import MixedModel
 
 __version__ = "0.1.0"
 
-__all__ = ["MixedModel", "FormulaError", "anova", "datasets", "parametric_bootstrap", "simulate",
+__all__ = ["MixedModel", "FormulaError", "ConvergenceWarning", "SingularFitWarning", "anova", "datasets", "parametric_bootstrap", "simulate",
            "compare", "plot_compare", "plot_ranef", "__version__"]
 
 # ML-vs-posterior comparison and plots import pandas/scipy/matplotlib/arviz-plots paths:

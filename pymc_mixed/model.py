@@ -73,6 +73,14 @@ class MixedModel:
             from .fit.glmm import fit_glmm
 
             self.result = fit_glmm(self.spec, **kwargs)
+        if self.result.issingular():
+            import warnings
+
+            from .fit.optimize import SingularFitWarning
+
+            warnings.warn("boundary (singular) fit: a random-effects covariance matrix is "
+                          "singular (see result.issingular() and result.varcorr)",
+                          SingularFitWarning, stacklevel=2)
         return self.result
 
     # -- Bayesian inference through the same graph (pymc_mixed.mcmc) -----------------------------

@@ -113,7 +113,9 @@ def test_summary_and_optsum(sleep_ml):
 
 
 def test_singular_fit_is_reported(ref):
-    r = pmm.MixedModel("Yield ~ 1 + (1 | Batch)", pmm.datasets.load("Dyestuff2")).fit(REML=False)
+    with pytest.warns(pmm.SingularFitWarning, match="boundary \\(singular\\) fit"):
+        r = pmm.MixedModel("Yield ~ 1 + (1 | Batch)", pmm.datasets.load("Dyestuff2")).fit(
+            REML=False)
     assert r.issingular()
     assert "singular" in r.summary()
 

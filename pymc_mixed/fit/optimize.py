@@ -8,11 +8,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["OptSummary", "minimize_bobyqa", "ConvergenceWarning"]
+__all__ = ["OptSummary", "minimize_bobyqa", "ConvergenceWarning", "SingularFitWarning"]
 
 
 class ConvergenceWarning(UserWarning):
     """The optimizer stopped without meeting its convergence criteria."""
+
+
+class SingularFitWarning(UserWarning):
+    """An estimated random-effects covariance matrix is singular (lme4's "boundary (singular)
+    fit"): a variance at zero or a correlation at +-1. The fit is valid; the model is more
+    complex than the data support."""
 
 
 _RETURN_CODES = {
