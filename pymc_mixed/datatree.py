@@ -19,10 +19,12 @@ __all__ = ["group_parameters", "result_to_datatree", "coef_dim", "corr_dims"]
 
 
 def coef_dim(group: str) -> str:
+    """Name of the dimension of a grouping factor's random-effect columns."""
     return f"{group}_coef"
 
 
 def corr_dims(group: str) -> tuple[str, str]:
+    """Names of the two dimensions of a grouping factor's correlation matrix."""
     return f"{group}_coef", f"{group}_coef_bis"
 
 

@@ -70,15 +70,19 @@ class Link:
     name = "link"
 
     def linkfun(self, mu):  # pragma: no cover - abstract
+        """``eta = g(mu)``."""
         raise NotImplementedError
 
     def linkinv(self, eta):  # pragma: no cover - abstract
+        """``mu = g^{-1}(eta)``, clamped to the family's mean space."""
         raise NotImplementedError
 
     def mu_eta(self, eta):  # pragma: no cover - abstract
+        """``d mu / d eta``."""
         raise NotImplementedError
 
     def linkinv_graph(self, eta):  # pragma: no cover - abstract
+        """``g^{-1}`` as a PyTensor expression."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

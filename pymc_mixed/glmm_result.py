@@ -39,14 +39,17 @@ class GLMMResult(MixedModelResult):
 
     @property
     def family(self):
+        """The response family of the model."""
         return self.spec.family
 
     @property
     def link(self) -> str:
+        """Name of the link function."""
         return self.spec.family.link
 
     @property
     def approximation(self) -> str:
+        """Which integral approximation gave the likelihood (Laplace or AGQ)."""
         if self.nAGQ > 1:
             return f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}"
         return "Laplace Approximation"
@@ -68,6 +71,7 @@ class GLMMResult(MixedModelResult):
 
     @property
     def dof(self) -> int:
+        """Number of estimated parameters (fixed effects, theta, dispersion if estimated)."""
         return self.spec.p + self.spec.ntheta + int(self.dispersion is not None)
 
     # -- fitted values and residuals ---------------------------------------------------------------
@@ -110,14 +114,17 @@ class GLMMResult(MixedModelResult):
 
     @property
     def residuals(self) -> np.ndarray:
+        """Response residuals: observed minus fitted on the response scale."""
         return self.resid("deviance")
 
     @property
     def deviance_residuals(self) -> np.ndarray:
+        """Signed square roots of the per-observation deviance contributions."""
         return self.resid("deviance")
 
     @property
     def pearson_residuals(self) -> np.ndarray:
+        """Residuals divided by the square root of the variance function."""
         return self.resid("pearson")
 
     @property

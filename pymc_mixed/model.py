@@ -50,6 +50,7 @@ class MixedModel:
 
     @property
     def family(self):
+        """The response family (Gaussian with identity link for an LMM)."""
         return self.spec.family
 
     @property

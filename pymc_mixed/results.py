@@ -34,6 +34,7 @@ class MixedModelResult:
     # -- parameters ---------------------------------------------------------------------------
     @property
     def nobs(self) -> int:
+        """Number of observations used in the fit (after dropping missing values)."""
         return self.spec.n
 
     @property
@@ -117,6 +118,7 @@ class MixedModelResult:
     # -- fit statistics -------------------------------------------------------------------------
     @property
     def loglik(self) -> float:
+        """Log-likelihood at the estimates (for REML fits, minus half the REML criterion)."""
         return -0.5 * self.objective
 
     @property
@@ -126,10 +128,12 @@ class MixedModelResult:
 
     @property
     def aic(self) -> float:
+        """Akaike information criterion, ``-2 loglik + 2 dof``."""
         return -2.0 * self.loglik + 2.0 * self.dof
 
     @property
     def bic(self) -> float:
+        """Bayesian information criterion, ``-2 loglik + dof log(nobs)``."""
         return -2.0 * self.loglik + self.dof * np.log(self.nobs)
 
     @property
@@ -146,6 +150,7 @@ class MixedModelResult:
 
     @property
     def converged(self) -> bool:
+        """True when the optimizer met its convergence criteria (see ``optsum``)."""
         return self.optsum.converged
 
     # -- fitted values ------------------------------------------------------------------------------
@@ -158,6 +163,7 @@ class MixedModelResult:
 
     @property
     def fitted(self) -> np.ndarray:
+        """Fitted values ``X beta + Z b (+ offset)`` for the observations of the fit."""
         return self.linear_predictor()
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = True,
@@ -204,6 +210,7 @@ class MixedModelResult:
 
     @property
     def residuals(self) -> np.ndarray:
+        """Response minus fitted values."""
         return self.spec.y - self.fitted
 
     # -- text -------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class ReTerm:
 
     @property
     def nlevels(self) -> int:
+        """Number of levels of the grouping factor."""
         return len(self.levels)
 
     @property
@@ -58,6 +59,7 @@ class ReTerm:
 
     @property
     def ntheta(self) -> int:
+        """Number of covariance parameters (the lower triangle of ``T``)."""
         return self.p * (self.p + 1) // 2
 
     @property
@@ -133,6 +135,7 @@ class ModelSpec:
 
     @property
     def n(self) -> int:
+        """Number of observations."""
         return len(self.y)
 
     @property
@@ -144,14 +147,17 @@ class ModelSpec:
 
     @property
     def p(self) -> int:
+        """Number of fixed-effects columns."""
         return self.X.shape[1]
 
     @property
     def q(self) -> int:
+        """Total number of random effects."""
         return sum(t.q for t in self.reterms)
 
     @property
     def ntheta(self) -> int:
+        """Number of covariance parameters (the lower triangle of ``T``)."""
         return sum(t.ntheta for t in self.reterms)
 
     @property
@@ -165,10 +171,12 @@ class ModelSpec:
 
     @property
     def theta_lower(self) -> np.ndarray:
+        """Lower bounds of theta: 0 on diagonals of the ``T_k``, -inf elsewhere."""
         return np.concatenate([t.theta_lower for t in self.reterms])
 
     @property
     def theta_init(self) -> np.ndarray:
+        """lme4's starting theta: every ``T_k = I``."""
         return np.concatenate([t.theta_init for t in self.reterms])
 
     @property
@@ -190,8 +198,10 @@ class ModelSpec:
 
     @property
     def prior_weights(self) -> np.ndarray:
+        """Prior weights (ones when none were given)."""
         return np.ones(self.n) if self.weights is None else self.weights
 
     @property
     def offset_or_zero(self) -> np.ndarray:
+        """The offset (zeros when none was given)."""
         return np.zeros(self.n) if self.offset is None else self.offset

@@ -36,6 +36,7 @@ class VarCorr:
                        f"terms: {', '.join(self.groups)}")
 
     def as_frame(self) -> pd.DataFrame:
+        """lme4's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor."""
         rows = []
         for g, names, c in zip(self.groups, self.cnames, self.covs):
             sd = np.sqrt(np.diag(c))
