@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import pathlib
-import shutil
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-DATA = ROOT / "pymc_mixed" / "datasets" / "data"
+from peers import ENV, ROOT, have_lme4, lme4_fit, run_json  # noqa: E402  (bench/ on sys.path)
+
 PY = sys.executable
 FORMULA = "r2 ~ 1 + Anger + Gender + btype + situ + (1|id) + (1|item)"
 
@@ -54,22 +51,6 @@ print(json.dumps({{"cold": cold, "cold_setup": cold_setup,
                   "optimizer": res.optsum.optimizer,
                   "theta": list(res._theta), "fixef": dict(res.fixef)}}))
 """.format(formula=FORMULA)
-_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def _run_json(cmd: list[str]) -> dict:
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=_ENV).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def _have_lme4() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    probe = subprocess.run(["Rscript", "-e", "library(lme4); library(jsonlite)"],
-                           capture_output=True)
-    return probe.returncode == 0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5, help="warm fits per form")
@@ -77,15 +58,14 @@ def main() -> None:
     args = ap.parse_args()
     forms = [("Laplace, fit()", {}, "verbagg_laplace"),
              ("fast, fit(fast=True)", {"fast": True}, "verbagg_agq0")]
-    r = _have_lme4() and not args.skip_r
+    r = have_lme4() and not args.skip_r
     # compile the package's bytecode once, as installing it would
     subprocess.run([PY, "-c", "import pymc_mixed.fit.glmm, pymc_mixed.glmm_result"], check=True,
-                   env=_ENV)
+                   env=ENV)
     results = {}
     for label, kw, case in forms:
-        ours = _run_json([PY, "-c", _CHILD, json.dumps(kw), str(args.repeat)])
-        theirs = _run_json(["Rscript", str(ROOT / "bench" / "lme4_fit.R"), case,
-                            str(DATA / "VerbAgg.csv.gz"), str(DATA / "types.json")]) if r else None
+        ours = run_json([PY, "-c", _CHILD, json.dumps(kw), str(args.repeat)])
+        theirs = lme4_fit(case, "VerbAgg") if r else None
         results[case] = {"pymc_mixed": ours, "lme4": theirs}
 
     print(f"VerbAgg {FORMULA}  (Bernoulli, n = 7584)\n")

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-DATA = ROOT / "pymc_mixed" / "datasets" / "data"
+from peers import DATA, ROOT, have_lme4, lme4_fit, run_json  # noqa: E402  (bench/ on sys.path)
+
 PY = sys.executable
 
 INSTEVAL = "y ~ 1 + service + (1|s) + (1|d) + (1|dept)"
@@ -52,11 +50,6 @@ print(pmm.MixedModel({SLEEP!r}, df).fit(REML=False))
 """
 
 
-def _run_json(cmd: list[str]) -> dict:
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def _wall(cmd: list[str], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -66,19 +59,6 @@ def _wall(cmd: list[str], repeat: int) -> float:
     return statistics.median(times)
 
 
-def _have_lme4() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    probe = subprocess.run(["Rscript", "-e", "library(lme4); library(jsonlite)"],
-                           capture_output=True)
-    return probe.returncode == 0
-
-
-def _lme4(case: str, dataset: str) -> dict:
-    return _run_json(["Rscript", str(ROOT / "bench" / "lme4_fit.R"), case,
-                      str(DATA / f"{dataset}.csv.gz"), str(DATA / "types.json")])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="whole-process repetitions")
@@ -86,7 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
 
-    ours = _run_json([PY, "-c", _CHILD_INSTEVAL])
+    ours = run_json([PY, "-c", _CHILD_INSTEVAL])
     import pymc_mixed as pmm
 
     df = pmm.datasets.load("sleepstudy")
@@ -99,10 +79,10 @@ def main() -> None:
     sleep_warm = statistics.median(sleep_times)
     demo = _wall([PY, "-c", _CHILD_DEMO], args.repeat)
 
-    r = _have_lme4() and not args.skip_r
+    r = have_lme4() and not args.skip_r
     if r:
-        ie = _lme4("insteval_ml", "InstEval")
-        ss = _lme4("sleepstudy_ml", "sleepstudy")
+        ie = lme4_fit("insteval_ml", "InstEval")
+        ss = lme4_fit("sleepstudy_ml", "sleepstudy")
         rdemo = _wall(["Rscript", str(ROOT / "bench" / "lme4_startup.R"),
                        str(DATA / "sleepstudy.csv.gz"), str(DATA / "types.json")], args.repeat)
 
