@@ -146,7 +146,7 @@ class BlockedSystem:
         """Recompute the cross-products for new weights and/or response (PIRLS calls this)."""
         w = np.asarray(w, dtype=float)
         self.w = w
-        n, m, p1 = self.n, self.m, self.p1
+        m, p1 = self.m, self.p1
         self._Rval[:, -1] = y
         z1 = self.t1.z
         a, b = self._a11_ab
