@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..linalg import make_system
+from ..spec import term_factors
 
 __all__ = ["GLMMData", "PIRLS", "PIRLSFailure", "LaplaceObjective", "glm_fit"]
 
@@ -60,33 +61,26 @@ class GLMMData:
         self.Z = sp.hstack(blocks, format="csr")
         self.Zt = self.Z.T.tocsr()
 
-    def Lambda_u(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """``b = Lambda_theta u`` (term order)."""
-        out, start, k = np.empty_like(u), 0, 0
-        for t in self.reterms:
-            T = t.T(theta[k:k + t.ntheta])
+    def _apply_Lambda(self, theta: np.ndarray, x: np.ndarray, transpose: bool) -> np.ndarray:
+        """``Lambda_theta x`` or ``Lambda_theta' x``, term by term (levels-major blocks)."""
+        out, start = np.empty_like(x), 0
+        for t, T in zip(self.reterms, term_factors(self.reterms, theta)):
+            blk = x[start:start + t.q]
             if t.p == 1:
-                out[start:start + t.q] = T[0, 0] * u[start:start + t.q]
+                out[start:start + t.q] = T[0, 0] * blk
             else:
-                out[start:start + t.q] = (u[start:start + t.q].reshape(t.nlevels, t.p) @ T.T
+                out[start:start + t.q] = (blk.reshape(t.nlevels, t.p) @ (T if transpose else T.T)
                                           ).ravel()
             start += t.q
-            k += t.ntheta
         return out
+
+    def Lambda_u(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``b = Lambda_theta u`` (term order)."""
+        return self._apply_Lambda(theta, u, transpose=False)
 
     def Lambda_t(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
         """``Lambda_theta' x`` (term order)."""
-        out, start, k = np.empty_like(x), 0, 0
-        for t in self.reterms:
-            T = t.T(theta[k:k + t.ntheta])
-            if t.p == 1:
-                out[start:start + t.q] = T[0, 0] * x[start:start + t.q]
-            else:
-                out[start:start + t.q] = (x[start:start + t.q].reshape(t.nlevels, t.p) @ T
-                                          ).ravel()
-            start += t.q
-            k += t.ntheta
-        return out
+        return self._apply_Lambda(theta, x, transpose=True)
 
     def eta(self, theta, u, beta) -> np.ndarray:
         return self.X @ beta + self.offset + self.Z @ self.Lambda_u(theta, u)
