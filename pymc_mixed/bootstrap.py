@@ -16,15 +16,6 @@ import pandas as pd
 __all__ = ["simulate", "parametric_bootstrap", "BootstrapResult"]
 
 
-def _spherical_to_b(spec, theta, u):
-    """Per-term random effects ``b`` (levels, p) from spherical ``u``."""
-    out, start = [], 0
-    for t, T in zip(spec.reterms, spec.Ts(theta)):
-        out.append(u[start:start + t.q].reshape(t.nlevels, t.p) @ T.T)
-        start += t.q
-    return out
-
-
 def simulate(result, nsim: int = 1, seed=None, beta=None, theta=None, sigma=None) -> np.ndarray:
     """Draw ``nsim`` new response vectors from a fitted LMM (new random effects and noise).
 
@@ -44,9 +35,7 @@ def simulate(result, nsim: int = 1, seed=None, beta=None, theta=None, sigma=None
     for i in range(nsim):
         # b = sigma * Lambda_theta u: theta is relative to the residual scale in an LMM
         u = rng.standard_normal(spec.q)
-        eta = mean.copy()
-        for t, b in zip(spec.reterms, _spherical_to_b(spec, theta, u)):
-            eta += sigma * np.einsum("ij,ij->i", t.z, b[t.refs])
+        eta = mean + sigma * spec.Zb(spec.b_blocks(theta, u))
         out[i] = eta + sigma * rng.standard_normal(spec.n) / np.sqrt(w)
     return out
 

@@ -78,12 +78,7 @@ class MixedModelResult:
 
     def _b_blocks(self) -> list[np.ndarray]:
         """Per term, the conditional modes ``b`` as (levels, p) arrays."""
-        out, start = [], 0
-        for t, T in zip(self.spec.reterms, self.spec.Ts(self._theta)):
-            uk = self.u[start:start + t.q].reshape(t.nlevels, t.p)
-            out.append(uk @ T.T)
-            start += t.q
-        return out
+        return self.spec.b_blocks(self._theta, self.u)
 
     @property
     def ranef(self) -> dict[str, pd.DataFrame]:
@@ -156,10 +151,7 @@ class MixedModelResult:
     # -- fitted values ------------------------------------------------------------------------------
     def linear_predictor(self) -> np.ndarray:
         """``X beta + Z b + offset`` for the observations of the fit."""
-        eta = self.spec.X @ self.beta + self.spec.offset_or_zero
-        for t, b in zip(self.spec.reterms, self._b_blocks()):
-            eta = eta + np.einsum("ij,ij->i", t.z, b[t.refs])
-        return eta
+        return self.spec.X @ self.beta + self.spec.offset_or_zero + self.spec.Zb(self._b_blocks())
 
     @property
     def fitted(self) -> np.ndarray:

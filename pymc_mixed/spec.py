@@ -196,6 +196,21 @@ class ModelSpec:
         """The per-term relative covariance factors for a full ``theta``."""
         return term_factors(self.reterms, theta)
 
+    def b_blocks(self, theta: np.ndarray, u: np.ndarray) -> list[np.ndarray]:
+        """Per term, ``b_k = u_k T_k'`` as a (levels, p) array, from the spherical ``u``."""
+        out, start = [], 0
+        for t, T in zip(self.reterms, self.Ts(theta)):
+            out.append(u[start:start + t.q].reshape(t.nlevels, t.p) @ T.T)
+            start += t.q
+        return out
+
+    def Zb(self, b_blocks: list[np.ndarray]) -> np.ndarray:
+        """The random-effects part of the linear predictor, ``Z b``, for these observations."""
+        out = np.zeros(self.n)
+        for t, b in zip(self.reterms, b_blocks):
+            out += np.einsum("ij,ij->i", t.z, b[t.refs])
+        return out
+
     @property
     def prior_weights(self) -> np.ndarray:
         """Prior weights (ones when none were given)."""
