@@ -63,7 +63,8 @@ def parametric_bootstrap(result, n: int = 1000, seed=None, progressbar: bool = T
     """Refit the model to ``n`` responses simulated from it; returns a :class:`BootstrapResult`
     with columns for each fixed effect, ``sigma`` and each theta element."""
     from .fit.optimize import ConvergenceWarning, minimize_bobyqa
-    from .fit.pls import LMMObjective, blas_single_thread
+    from .fit.pls import LMMObjective
+    from .linalg.threads import single_threaded_blas
 
     spec = result.spec
     obj = LMMObjective(spec, result.REML)
@@ -76,7 +77,7 @@ def parametric_bootstrap(result, n: int = 1000, seed=None, progressbar: bool = T
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, desc="bootstrap", unit="fit")
-    with blas_single_thread(obj.system.m), warnings.catch_warnings():
+    with single_threaded_blas(obj.system.m), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i in iterator:
             obj.system.set_weights(spec.prior_weights, ys[i] - spec.offset_or_zero)

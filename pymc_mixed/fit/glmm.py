@@ -40,6 +40,7 @@ from .agq import AGQObjective, check_agq
 from .optimize import ConvergenceWarning, OptSummary, minimize_bobyqa
 from .pirls import (GLMMData, LaplaceObjective, PIRLSFailure, check_separation, glm_fit)
 from ..linalg import make_system
+from ..linalg.threads import single_threaded_blas
 
 __all__ = ["fit_glmm", "hessian"]
 
@@ -208,18 +209,6 @@ def _joint_system(data: GLMMData, theta, eta, mu, disp):
     return s
 
 
-def _single_threaded_blas():
-    """BLAS threads only hurt here: every product is small, and idle OpenBLAS threads spinning
-    between calls steal the core the fit runs on (3-8x slower on a busy 2-core machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with pymc
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, **kwargs):
     """Fit a GLMM by maximum likelihood; returns a :class:`~pymc_mixed.glmm_result.GLMMResult`.
 
@@ -239,7 +228,7 @@ def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, **kwargs):
         is available (canonical link, no dispersion parameter, models whose PIRLS system fits
         the dense-Schur kernel); else, or if it fails, BOBYQA.
     """
-    with _single_threaded_blas():
+    with single_threaded_blas():
         return _fit_glmm(spec, fast=fast, nAGQ=nAGQ, **kwargs)
 
 

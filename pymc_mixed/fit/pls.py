@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..linalg import BlockedSystem
+from ..linalg.threads import single_threaded_blas
 from .optimize import minimize_bobyqa
 
 __all__ = ["LMMObjective", "fit_lmm"]
@@ -78,30 +79,13 @@ def choose_start(spec, objective, theta0=None):
     return identity, _initial_step(spec)
 
 
-def blas_single_thread(dense_size: int):
-    """One BLAS thread for the dense Cholesky of a large rest block.
-
-    A 1000 x 1000 Cholesky gains little from a second thread on a 2-core machine, and when the
-    other core is busy OpenBLAS's threads stall: single calls then take 0.2-0.6 s instead of
-    10 ms (measured here). Small problems never reach BLAS's threaded paths, so they skip the
-    (millisecond) cost of switching.
-    """
-    import contextlib
-
-    if dense_size < 400:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def fit_lmm(spec, REML: bool = True, *, theta0=None, optimizer: str = "LN_BOBYQA",
             ftol_rel: float = 1e-12, ftol_abs: float = 1e-8, xtol_abs: float = 1e-10,
             maxfeval: int = 100_000):
     """Fit a linear mixed model by exact ML (``REML=False``) or REML; return an LMMResult."""
 
     obj = LMMObjective(spec, REML)
-    with blas_single_thread(obj.system.m):
+    with single_threaded_blas(obj.system.m):
         return _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfeval)
 
 
