@@ -37,38 +37,12 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from .agq import AGQObjective, check_agq
-from .optimize import ConvergenceWarning, OptSummary, minimize_bobyqa
+from .optimize import (ConvergenceWarning, OptSummary, merge_optsums, minimize_with_edge_check)
 from .pirls import (GLMMData, LaplaceObjective, PIRLSFailure, check_separation, glm_fit)
 from ..linalg import make_system
 from ..linalg.threads import single_threaded_blas
 
 __all__ = ["fit_glmm", "hessian"]
-
-
-def _bobyqa(f, x0, lower, step, opts):
-    return minimize_bobyqa(f, x0, lower, initial_step=step, **opts)
-
-
-def _merge(first: OptSummary, second: OptSummary) -> OptSummary:
-    second.feval += first.feval
-    second.fitlog = first.fitlog + second.fitlog
-    second.initial = first.initial
-    second.seconds += first.seconds
-    return second
-
-
-def _minimize_with_edge_check(f, x0, lower, step, opts):
-    """BOBYQA, then lme4's boundary check: a diagonal theta stuck at zero is tried just inside
-    and the optimization restarted from there if that is better."""
-    opt = _bobyqa(f, x0, lower, step, opts)
-    x = opt.final
-    at_edge = (lower == 0) & (x == 0)
-    if at_edge.any():
-        trial = x.copy()
-        trial[at_edge] = 1e-4
-        if f(trial) < opt.fmin:
-            opt = _merge(opt, _bobyqa(f, trial, lower, step, opts))
-    return opt
 
 
 def _minimize_lbfgsb(fg, x0, lower, *, gtol: float = 1e-5, maxiter: int = 500) -> OptSummary:
@@ -266,9 +240,9 @@ def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_B
         opt = _stage1_gradient(obj0, spec, x0, lower)
         if not opt.converged:
             best = min(opt.fitlog, key=lambda r: r[1])[0]
-            opt = _merge(opt, _minimize_with_edge_check(obj0, best, lower, step, opts))
+            opt = merge_optsums(opt, minimize_with_edge_check(obj0, best, lower, step, **opts))
     if opt is None:
-        opt = _minimize_with_edge_check(obj0, x0, lower, step, opts)
+        opt = minimize_with_edge_check(obj0, x0, lower, step, **opts)
     f1 = obj0(opt.final)
     if not np.isfinite(f1):
         raise PIRLSFailure(f"PIRLS failed at the nAGQ = 0 estimates: {obj0.last_error}")
@@ -317,11 +291,11 @@ def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_B
             opt2 = _minimize_lbfgsb(fg2, y0, lower2)
             if not opt2.converged:  # polish derivative-free from the best point
                 best = min(opt2.fitlog, key=lambda r: r[1])[0]
-                opt2 = _merge(opt2, _minimize_with_edge_check(f2, best, lower2, step2, opts))
+                opt2 = merge_optsums(opt2, minimize_with_edge_check(f2, best, lower2, step2, **opts))
         if opt2 is None:
-            opt2 = _minimize_with_edge_check(f2, y0, lower2, step2, opts)
+            opt2 = minimize_with_edge_check(f2, y0, lower2, step2, **opts)
         opt2.fitlog = [(to_natural(x), f) for x, f in opt2.fitlog]  # log in (theta, beta)
-        opt = _merge(opt, opt2)
+        opt = merge_optsums(opt, opt2)
         xhat = to_natural(opt2.final)
         fmin = obj(xhat)
         if not np.isfinite(fmin):

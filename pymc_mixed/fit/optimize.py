@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["OptSummary", "minimize_bobyqa", "ConvergenceWarning", "SingularFitWarning"]
+__all__ = ["OptSummary", "minimize_bobyqa", "minimize_with_edge_check", "merge_optsums",
+           "ConvergenceWarning", "SingularFitWarning"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -124,3 +125,28 @@ def minimize_bobyqa(f, x0, lower, upper=None, *, initial_step=None, ftol_rel=1e-
                       f"{summary.feval} evaluations; the fit may not have converged",
                       ConvergenceWarning, stacklevel=3)
     return summary
+
+
+def merge_optsums(first: OptSummary, second: OptSummary) -> OptSummary:
+    """One record of two optimizer runs, the second started where the first ended."""
+    second.feval += first.feval
+    second.fitlog = first.fitlog + second.fitlog
+    second.initial = first.initial
+    second.seconds += first.seconds
+    return second
+
+
+def minimize_with_edge_check(f, x0, lower, initial_step, **opts) -> OptSummary:
+    """BOBYQA, then lme4's boundary check (``restart_edge``): a parameter stuck at a lower
+    bound of zero (a diagonal of some ``T_k``) is tried just inside; if that is better, the
+    optimization restarts from there."""
+    lower = np.asarray(lower, dtype=float)
+    opt = minimize_bobyqa(f, x0, lower, initial_step=initial_step, **opts)
+    at_edge = (lower == 0) & (opt.final == 0)
+    if at_edge.any():
+        trial = opt.final.copy()
+        trial[at_edge] = 1e-4
+        if f(trial) < opt.fmin:
+            opt = merge_optsums(opt, minimize_bobyqa(f, trial, lower, initial_step=initial_step,
+                                                     **opts))
+    return opt

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..linalg import BlockedSystem
 from ..linalg.threads import single_threaded_blas
-from .optimize import minimize_bobyqa
+from .optimize import minimize_with_edge_check
 
 __all__ = ["LMMObjective", "fit_lmm"]
 
@@ -97,25 +97,10 @@ def _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfev
             f"the response {spec.response!r} is fitted exactly by the fixed effects (zero "
             "residual variance): a linear mixed model cannot be estimated from these data")
     x0, step = choose_start(spec, obj, theta0)
-    optsum = minimize_bobyqa(obj, x0, spec.theta_lower, initial_step=step,
-                             ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
-                             maxfeval=maxfeval, optimizer=optimizer)
+    optsum = minimize_with_edge_check(obj, x0, spec.theta_lower, step, ftol_rel=ftol_rel,
+                                      ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxfeval=maxfeval,
+                                      optimizer=optimizer)
     theta = optsum.final
-    # Boundary check (lme4's restart_edge): a diagonal element stuck at its bound of zero
-    # is tried just inside; if that is better, optimize again from there.
-    at_edge = (spec.theta_lower == 0) & (theta == 0)
-    if at_edge.any():
-        trial = theta.copy()
-        trial[at_edge] = 1e-4
-        if obj(trial) < optsum.fmin:
-            again = minimize_bobyqa(obj, trial, spec.theta_lower, initial_step=step,
-                                    ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
-                                    maxfeval=maxfeval, optimizer=optimizer)
-            again.feval += optsum.feval
-            again.fitlog = optsum.fitlog + again.fitlog
-            again.initial = optsum.initial
-            optsum = again
-            theta = optsum.final
     fmin = obj(theta)  # leaves the factor at the optimum
     optsum.fmin = fmin
     return LMMResult.from_objective(spec, obj, theta, optsum)
