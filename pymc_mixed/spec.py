@@ -58,6 +58,12 @@ class ReTerm:
         return self.nlevels * self.p
 
     @property
+    def columns(self) -> np.ndarray:
+        """(n, p) column of each observation's random effects within the term's ``q`` columns
+        (level-major: level ``j`` owns ``j*p .. j*p + p - 1``)."""
+        return self.refs[:, None] * self.p + np.arange(self.p)[None, :]
+
+    @property
     def ntheta(self) -> int:
         """Number of covariance parameters (the lower triangle of ``T``)."""
         return self.p * (self.p + 1) // 2
@@ -154,6 +160,12 @@ class ModelSpec:
     def q(self) -> int:
         """Total number of random effects."""
         return sum(t.q for t in self.reterms)
+
+    @property
+    def columns(self) -> np.ndarray:
+        """(n, p) column of each observation's random effects within the term's ``q`` columns
+        (level-major: level ``j`` owns ``j*p .. j*p + p - 1``)."""
+        return self.refs[:, None] * self.p + np.arange(self.p)[None, :]
 
     @property
     def ntheta(self) -> int:

@@ -55,7 +55,7 @@ class GLMMData:
         blocks = []
         obs = np.arange(self.n)
         for t in self.reterms:
-            cols = t.refs[:, None] * t.p + np.arange(t.p)[None, :]
+            cols = t.columns
             blocks.append(sp.csr_matrix((t.z.ravel(), (np.repeat(obs, t.p), cols.ravel())),
                                         shape=(self.n, t.q)))
         self.Z = sp.hstack(blocks, format="csr")

@@ -72,7 +72,7 @@ class BlockedSystem:
         # block of each other term, all of X and y. Their columns (increasing) and values:
         cols, vals, start = [], [], 0
         for t in self.rest:
-            cols.append(start + t.refs[:, None] * t.p + np.arange(t.p)[None, :])
+            cols.append(start + t.columns)
             vals.append(t.z)
             start += t.q
         cols.append(np.broadcast_to(self.qr + np.arange(self.p), (n, self.p)))

@@ -86,7 +86,7 @@ class DenseSchurSystem:
         self._rest_offs = offs
         col1 = t1.refs[:, None] * p1 + np.arange(p1)[None, :]  # (n, p1)
         for t, off in zip(self.rest, offs):
-            rowk = off + t.refs[:, None] * t.p + np.arange(t.p)[None, :]  # (n, pk)
+            rowk = off + t.columns  # (n, pk)
             idx.append((self._off21 + rowk[:, :, None] * q1 + col1[:, None, :]).ravel())
             val.append((t.z[:, :, None] * t1.z[:, None, :]).ravel())
             reps.append(t.p * p1)
@@ -101,7 +101,7 @@ class DenseSchurSystem:
         # Z' (all terms, q x n) as CSR, for everything that multiplies X or r
         blocks = []
         for t in self.terms:
-            cols = t.refs[:, None] * t.p + np.arange(t.p)[None, :]
+            cols = t.columns
             blocks.append(sp.csr_matrix((t.z.ravel(), (np.repeat(obs, t.p), cols.ravel())),
                                         shape=(n, t.q)).T.tocsr())
         self._Zt = sp.vstack(blocks, format="csr")
@@ -279,7 +279,7 @@ class DenseSchurSystem:
         GG = np.einsum("rja,rjb->jab", G.reshape(qr, self.l1, p1), G.reshape(qr, self.l1, p1))
         cols, alpha = [], []
         for t, T, off in zip(self.rest, Ts[1:], self._rest_offs):
-            cols.append(off + t.refs[:, None] * t.p + np.arange(t.p)[None, :])
+            cols.append(off + t.columns)
             alpha.append(t.z @ T)
         cols, alpha = np.hstack(cols), np.hstack(alpha)         # (n, E)
         E = cols.shape[1]
