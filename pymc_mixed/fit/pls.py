@@ -64,9 +64,10 @@ def _initial_step(spec, theta0=None) -> np.ndarray:
     return np.maximum(0.1 * np.abs(theta0), 0.02)
 
 
-def choose_start(spec, objective, theta0=None):
+def choose_start(spec, objective, theta0=None, f_identity: float | None = None):
     """The starting theta and BOBYQA step: the user's, else the better (lower objective) of
-    lme4's ``T = I`` and a method-of-moments estimate (see :mod:`pymc_mixed.fit.start`)."""
+    lme4's ``T = I`` and a method-of-moments estimate (see :mod:`pymc_mixed.fit.start`).
+    ``f_identity`` is the objective at ``T = I`` when the caller already has it."""
     from .start import moment_theta
 
     if theta0 is not None:
@@ -74,7 +75,9 @@ def choose_start(spec, objective, theta0=None):
         return theta0, _initial_step(spec, theta0)
     identity = spec.theta_init
     moments = moment_theta(spec, spec.weights)
-    if moments is not None and objective(moments) < objective(identity):
+    if f_identity is None:
+        f_identity = objective(identity)
+    if moments is not None and objective(moments) < f_identity:
         return moments, _initial_step(spec, moments)
     return identity, _initial_step(spec)
 
@@ -92,11 +95,12 @@ def fit_lmm(spec, REML: bool = True, *, theta0=None, optimizer: str = "LN_BOBYQA
 def _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfeval):
     from ..results import LMMResult
 
-    if not np.isfinite(obj(spec.theta_init)):
+    f_identity = obj(spec.theta_init)
+    if not np.isfinite(f_identity):
         raise ValueError(
             f"the response {spec.response!r} is fitted exactly by the fixed effects (zero "
             "residual variance): a linear mixed model cannot be estimated from these data")
-    x0, step = choose_start(spec, obj, theta0)
+    x0, step = choose_start(spec, obj, theta0, f_identity)
     optsum = minimize_with_edge_check(obj, x0, spec.theta_lower, step, ftol_rel=ftol_rel,
                                       ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxfeval=maxfeval,
                                       optimizer=optimizer)
