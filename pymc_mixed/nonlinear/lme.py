@@ -1,0 +1,143 @@
+"""Lindstrom-Bates (nlme's ``LME``/``RELME``, MATLAB nlmefit's ApproximationType ``LME``).
+
+Alternate two steps until the parameters stop moving (Pinheiro & Bates 2000, sec. 7.2.2):
+
+PNLS  For fixed theta, minimize ``sum w (y - f(A beta + B Lambda u))^2 + |u|^2`` over
+      ``(beta, u)`` by Gauss-Newton. Each step is the penalized least-squares solution of the
+      model linearized at the current point, solved with the library's blocked LMM kernel
+      (:class:`~pymc_mixed.linalg.BlockedSystem`), with step halving on the true objective.
+LME   Linearize at the PNLS solution: pseudo-response ``y - f + J A beta + J B b``, fixed design
+      ``J A``, random design ``J B`` (each ReTerm's ``z`` times the Jacobian column of the
+      parameter it feeds). That is a linear mixed model; its ML (``LME``) or REML (``RELME``)
+      profiled deviance is minimized over theta, as lmer does.
+
+At convergence the log-likelihood, ``sigma`` and ``vcov(beta)`` are those of the linearized
+LMM, as nlme reports them. Works with any number of (nested) grouping factors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..fit.optimize import OptSummary, minimize_bobyqa
+from ..fit.pls import LMMObjective, _initial_step
+from ..linalg import BlockedSystem
+from ..spec import ModelSpec
+
+__all__ = ["linearized_lmm", "LMEFit", "fit_lme"]
+
+
+def linearized_lmm(spec, f, J, beta, b_blocks) -> ModelSpec:
+    """The one adapter from a nonlinear spec to the linear mixed model linearized at
+    ``(beta, b)`` (``f``, ``J`` on the original scale, at ``phi = A beta + B b``)."""
+    em = spec.error_model
+    fw, Jw = em.working_mean(f, J)
+    X = spec.fixed_jacobian(Jw)
+    zs = spec.random_jacobians(Jw)
+    terms = [dataclasses.replace(t, z=z, design=None) for t, z in zip(spec.reterms, zs)]
+    ypseudo = em.working_response(spec.y) - fw + X @ beta
+    for t, b in zip(terms, b_blocks):
+        ypseudo = ypseudo + np.einsum("ij,ij->i", t.z, b[t.refs])
+    w = None if em.name in ("constant", "exponential") else 1.0 / em.g(f, np.zeros(0))**2
+    return ModelSpec(formula="<nonlinear model, linearized>", response=spec.response,
+                     y=ypseudo, X=X, xnames=spec.xnames, reterms=terms, family=spec.family,
+                     weights=w)
+
+
+@dataclasses.dataclass
+class LMEFit:
+    """Where the alternation ended: parameters, the final linearized LMM and its objective."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    u: np.ndarray
+    lin: ModelSpec
+    objective: LMMObjective
+    deviance: float           # of the linearized LMM (ML or REML criterion), working scale
+    sigma: float
+    vcov_beta: np.ndarray
+    optsum: OptSummary
+    iterations: int
+    converged: bool
+    stopped: bool = False
+
+
+def _penalized(spec, kernel, beta, u, theta):
+    """Penalized weighted RSS on the working scale, and the (f, J) there."""
+    em = spec.error_model
+    b = spec.b_blocks(theta, u)
+    f, J = kernel.fj(spec.phi(beta, b))
+    fw, _ = em.working_mean(f)
+    w = 1.0 / em.g(f, np.zeros(0))**2
+    val = float(np.sum(w * (em.working_response(spec.y) - fw)**2) + u @ u)
+    return (val if np.isfinite(val) else np.inf), f, J, b
+
+
+def pnls(spec, kernel, theta, beta, u, tol: float = 1e-10, maxit: int = 100):
+    """Joint Gauss-Newton over ``(beta, u)`` at fixed theta (nlme's PNLS step)."""
+    val, f, J, b = _penalized(spec, kernel, beta, u, theta)
+    for _ in range(maxit):
+        lin = linearized_lmm(spec, f, J, beta, b)
+        sys = BlockedSystem(lin.reterms, lin.X, lin.y, lin.weights)
+        sys.update(theta)
+        u_new, beta_new = sys.solve()
+        du, dbeta = u_new - u, beta_new - beta
+        step = 1.0
+        for _ in range(40):
+            cand = _penalized(spec, kernel, beta + step * dbeta, u + step * du, theta)
+            if cand[0] <= val:
+                break
+            step /= 2
+        else:
+            return beta, u, val
+        old = val
+        beta, u = beta + step * dbeta, u + step * du
+        val, f, J, b = cand
+        if old - val <= tol * (1.0 + val):
+            break
+    return beta, u, val
+
+
+def fit_lme(spec, kernel, REML: bool = False, theta0=None, beta0=None, tol: float = 1e-9,
+            maxiter: int = 200, callback=None) -> LMEFit:
+    """Lindstrom-Bates alternation; see the module docstring. ``callback(beta, theta, it)``
+    returning True stops the fit (marked ``stopped``)."""
+    if spec.error_model.nshape:
+        raise NotImplementedError("the combined error model is fitted by method='FOCE' for now")
+    theta = spec.theta_init.copy() if theta0 is None else np.asarray(theta0, float)
+    beta = spec.beta0.copy() if beta0 is None else np.asarray(beta0, float)
+    u = np.zeros(spec.q)
+    first = None
+    converged = stopped = False
+    for it in range(1, maxiter + 1):
+        beta, u, _ = pnls(spec, kernel, theta, beta, u)
+        val, f, J, b = _penalized(spec, kernel, beta, u, theta)
+        lin = linearized_lmm(spec, f, J, beta, b)
+        obj = LMMObjective(lin, REML)
+        opt = minimize_bobyqa(obj, theta, lin.theta_lower, initial_step=_initial_step(lin, theta),
+                              ftol_rel=1e-13, ftol_abs=1e-12, xtol_abs=1e-10, keep_log=False)
+        first = first or opt
+        change = np.max(np.abs(opt.final - theta) / (np.abs(theta) + 1e-3))
+        theta = opt.final
+        if callback is not None and callback(beta, theta, it):
+            stopped = True
+            break
+        if change < tol:
+            converged = True
+            break
+    beta, u, _ = pnls(spec, kernel, theta, beta, u)
+    val, f, J, b = _penalized(spec, kernel, beta, u, theta)
+    lin = linearized_lmm(spec, f, J, beta, b)
+    obj = LMMObjective(lin, REML)
+    dev = obj(theta)
+    sigma = obj.sigma()
+    Lxx = obj.system.Rxx()
+    Linv = np.linalg.inv(Lxx)
+    vcov = sigma**2 * Linv.T @ Linv
+    opt.initial = first.initial
+    opt.fmin = dev
+    return LMEFit(theta=theta, beta=beta, u=u, lin=lin, objective=obj, deviance=dev, sigma=sigma,
+                  vcov_beta=vcov, optsum=opt, iterations=it, converged=converged,
+                  stopped=stopped)
