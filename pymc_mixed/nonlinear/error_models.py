@@ -46,11 +46,11 @@ class ErrorModel:
         bad = ~np.isfinite(y)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"response {response!r} has a non-finite value {y[i]!r} in row {i}")
+            raise ValueError(f"response {response!r} has a non-finite value {float(y[i])!r} in row {i}")
         if self.name == "exponential" and (y <= 0).any():
             i = int(np.flatnonzero(y <= 0)[0])
             raise ValueError(f"the exponential error model needs response {response!r} > 0; "
-                             f"row {i} has {y[i]!r}")
+                             f"row {i} has {float(y[i])!r}")
 
     def working_response(self, y: np.ndarray) -> np.ndarray:
         """The response on the working scale (``log y`` for the exponential model)."""

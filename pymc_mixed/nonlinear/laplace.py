@@ -34,7 +34,7 @@ class LaplaceObjective:
     ``modes`` holds the state at the conditional modes of the last evaluation.
     """
 
-    def __init__(self, spec, kernel, nAGQ: int = 1, tol: float = 1e-10):
+    def __init__(self, spec, kernel, nAGQ: int = 1, tol: float = 1e-18):
         self.spec = spec
         self.kernel = kernel
         self.lay = FactorLayout(spec)
@@ -143,3 +143,88 @@ class LaplaceObjective:
         lse = top[:, 0] + np.log(np.exp(expo - top).sum(axis=1))
         logdet = 2.0 * np.log(np.diagonal(m.L, axis1=1, axis2=2)).sum()
         return float(logdet - 2.0 * lse.sum())
+
+
+def _fd_hessian(fun, x: np.ndarray, rel: float = 1e-4) -> np.ndarray:
+    """Central finite-difference Hessian (``fun`` is a deviance of a few parameters)."""
+    k = len(x)
+    h = rel * np.maximum(np.abs(x), 1e-2)
+    H = np.empty((k, k))
+    f0 = fun(x)
+    for i in range(k):
+        for j in range(i, k):
+            if i == j:
+                e = np.zeros(k)
+                e[i] = h[i]
+                H[i, i] = (fun(x + e) - 2 * f0 + fun(x - e)) / h[i] ** 2
+                continue
+            ei, ej = np.zeros(k), np.zeros(k)
+            ei[i], ej[j] = h[i], h[j]
+            H[i, j] = H[j, i] = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej)
+                                 + fun(x - ei - ej)) / (4 * h[i] * h[j])
+    return H
+
+
+def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_opts=None):
+    """Minimize the FO, FOCE or AGQ deviance with BOBYQA from ``(theta0, beta0)``.
+
+    Returns ``(obj, theta, beta, sigma, shape, vcov_beta, optsum)``; ``vcov_beta`` is the
+    fixed-effects block of ``2 H^-1``, ``H`` the central finite-difference Hessian of the
+    deviance (the scale profiled out for FO/FOCE; in ``log sigma`` for AGQ), as lme4 does.
+    """
+    from ..fit.optimize import minimize_bobyqa
+
+    em = spec.error_model
+    obj = LaplaceObjective(spec, kernel, nAGQ=nAGQ)
+    opts = dict(ftol_rel=1e-15, ftol_abs=1e-12, xtol_abs=1e-9)
+    opts.update(optimizer_opts or {})
+    x0 = np.r_[theta0, beta0, em.shape_init]
+    lower = np.r_[spec.theta_lower, np.full(spec.p, -np.inf), em.shape_lower]
+    fun = obj.fo if method == "FO" else obj.foce
+    step = 0.1 * np.abs(x0) + 0.05
+    opt = minimize_bobyqa(fun, x0, lower, initial_step=step, **opts)
+    # BOBYQA's trust region can stop short on these objectives: restart from the end once
+    opt2 = minimize_bobyqa(fun, opt.final, lower, initial_step=0.01 * np.abs(opt.final) + 1e-3,
+                           **opts)
+    opt2.feval += opt.feval
+    opt2.initial = opt.initial
+    opt = opt2
+    theta, beta, shape = obj.split(opt.final)
+    sigma = _fo_sigma(obj, opt.final) if method == "FO" else (fun(opt.final), obj.sigma())[1]
+    idx = slice(spec.ntheta, spec.ntheta + spec.p)
+    if nAGQ > 1:
+        agq = LaplaceObjective(spec, kernel, nAGQ=nAGQ)
+        x = np.r_[theta, beta, np.log(sigma), shape]
+        lw = np.r_[spec.theta_lower, np.full(spec.p, -np.inf), -np.inf, em.shape_lower]
+        opt3 = minimize_bobyqa(agq.agq, x, lw, initial_step=0.05 * np.abs(x) + 0.01, **opts)
+        opt3.feval += opt.feval
+        opt3.initial = opt.initial
+        opt, obj = opt3, agq
+        theta, beta, logsig, shape = agq.split(opt.final, with_sigma=True)
+        sigma = float(np.exp(logsig))
+        H = _fd_hessian(agq.agq, opt.final)
+    else:
+        # the scale is profiled out: the inverse Hessian of the profiled deviance has the
+        # same (theta, beta) block as the full one
+        H = _fd_hessian(fun, opt.final)
+    try:
+        vcov = 2.0 * np.linalg.inv(H)[idx, idx]
+    except np.linalg.LinAlgError:
+        vcov = np.full((spec.p, spec.p), np.nan)
+    return obj, theta, beta, sigma, shape, vcov, opt
+
+
+def _fo_sigma(obj, x) -> float:
+    """The profiled FO scale ``sqrt(Q / n)`` at ``x``."""
+    theta, beta, shape = obj.split(x)
+    lay, spec = obj.lay, obj.spec
+    em = spec.error_model
+    f, J = obj.kernel.fj(spec.phi_fixed(beta))
+    fw, Jw = em.working_mean(f, J)
+    w = 1.0 / em.g(f, np.asarray(shape, float))**2
+    r = em.working_response(spec.y) - fw
+    ZL = lay.ZL(Jw, lay.Lam(theta))
+    H = np.eye(lay.k) + lay.group_sum(w[:, None, None] * ZL[:, :, None] * ZL[:, None, :])
+    c = lay.group_sum((w * r)[:, None] * ZL)
+    a = np.linalg.solve(np.linalg.cholesky(H), c[:, :, None])[:, :, 0]
+    return float(np.sqrt((np.sum(w * r**2) - np.sum(a**2)) / spec.n))

@@ -25,25 +25,9 @@ from ..fit.optimize import OptSummary, minimize_bobyqa
 from ..fit.pls import LMMObjective, _initial_step
 from ..linalg import BlockedSystem
 from ..spec import ModelSpec
+from .linearize import linearized_lmm
 
-__all__ = ["linearized_lmm", "LMEFit", "fit_lme"]
-
-
-def linearized_lmm(spec, f, J, beta, b_blocks) -> ModelSpec:
-    """The one adapter from a nonlinear spec to the linear mixed model linearized at
-    ``(beta, b)`` (``f``, ``J`` on the original scale, at ``phi = A beta + B b``)."""
-    em = spec.error_model
-    fw, Jw = em.working_mean(f, J)
-    X = spec.fixed_jacobian(Jw)
-    zs = spec.random_jacobians(Jw)
-    terms = [dataclasses.replace(t, z=z, design=None) for t, z in zip(spec.reterms, zs)]
-    ypseudo = em.working_response(spec.y) - fw + X @ beta
-    for t, b in zip(terms, b_blocks):
-        ypseudo = ypseudo + np.einsum("ij,ij->i", t.z, b[t.refs])
-    w = None if em.name in ("constant", "exponential") else 1.0 / em.g(f, np.zeros(0))**2
-    return ModelSpec(formula="<nonlinear model, linearized>", response=spec.response,
-                     y=ypseudo, X=X, xnames=spec.xnames, reterms=terms, family=spec.family,
-                     weights=w)
+__all__ = ["LMEFit", "fit_lme", "pnls"]
 
 
 @dataclasses.dataclass

@@ -61,6 +61,7 @@ class NonlinearSpec:
     data: pd.DataFrame | None = None
     n_dropped: int = 0
     cov: object = "full"
+    term_rhs: list = field(default_factory=list)   # per term, the formula of its z columns
     family: object = field(default=None, repr=False)
     weights: None = None
     offset: None = None
@@ -124,6 +125,20 @@ class NonlinearSpec:
             for c, j in enumerate(idx):  # idx may repeat (random slopes): add column by column
                 out[:, j] += zb[:, c]
         return out
+
+    def on(self, newdata: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """Designs of new data: (n_new, p) fixed ``A`` blocks side by side, per term the
+        (n_new, p_t) ``z`` and each row's level index in the fitted levels (-1: a new level)."""
+        from ..formula.build import group_labels
+
+        A = np.concatenate([fixed_design(fp.rhs, newdata)[0] for fp in self.fixed], axis=1)
+        zs, refs = [], []
+        for t, rhs, idx in zip(self.reterms, self.term_rhs, self.term_params):
+            Z = fixed_design(rhs, newdata)[0]
+            zs.append(np.tile(Z, (1, len(idx) // Z.shape[1])))
+            pos = {lev: i for i, lev in enumerate(t.levels)}
+            refs.append(np.array([pos.get(str(g), -1) for g in group_labels(newdata, t.group)]))
+        return A, zs, refs
 
     def fixed_jacobian(self, J: np.ndarray) -> np.ndarray:
         """``d f / d beta = J A``: (n, p) from the (n, P) Jacobian in phi."""
@@ -221,10 +236,10 @@ def _reterms(random, cov, data, params) -> tuple[list[ReTerm], list[list[int]]]:
                     cols.append(Z[:, j])
                     cn.append(prm if zn == "(Intercept)" and len(znames) == 1 else f"{prm}.{zn}")
                     idx.append(params.index(prm))
-            terms.append((ReTerm(group, refs, levels, np.column_stack(cols), cn), idx))
+            terms.append((ReTerm(group, refs, levels, np.column_stack(cols), cn), idx, rhs))
     # lme4's order: decreasing number of levels, stable
     terms.sort(key=lambda ti: -ti[0].nlevels)
-    return [t for t, _ in terms], [i for _, i in terms]
+    return [t for t, _, _ in terms], [i for _, i, _ in terms], [r for _, _, r in terms]
 
 
 def _beta0(start, fixed: list[FixedPart], params) -> np.ndarray:
@@ -270,7 +285,7 @@ def build_nonlinear_spec(fun, data: pd.DataFrame, response: str, fixed: dict, ra
     keep = data[used].notna().all(axis=1).to_numpy()
     data = data.loc[keep].reset_index(drop=True)
     fparts = _fixed_parts(fixed, data)
-    reterms, term_params = _reterms(random, cov, data, params)
+    reterms, term_params, term_rhs = _reterms(random, cov, data, params)
     if start is not None:
         bad = [k for k in dict(start) if k not in params
                and k not in [nm for fp in fparts for nm in fp.names]]
@@ -284,4 +299,4 @@ def build_nonlinear_spec(fun, data: pd.DataFrame, response: str, fixed: dict, ra
     return NonlinearSpec(fun=fun, params=params, argnames=argnames, columns=columns,
                          response=response, y=y, fixed=fparts, reterms=reterms,
                          term_params=term_params, error_model=em, beta0=beta0, data=data,
-                         n_dropped=int(nrow - keep.sum()), cov=cov)
+                         n_dropped=int(nrow - keep.sum()), cov=cov, term_rhs=term_rhs)
