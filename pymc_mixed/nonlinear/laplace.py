@@ -34,7 +34,7 @@ class LaplaceObjective:
     ``modes`` holds the state at the conditional modes of the last evaluation.
     """
 
-    def __init__(self, spec, kernel, nAGQ: int = 1, tol: float = 1e-18):
+    def __init__(self, spec, kernel, nAGQ: int = 1, tol: float = 0.0):
         self.spec = spec
         self.kernel = kernel
         self.lay = FactorLayout(spec)
