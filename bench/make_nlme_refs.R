@@ -220,5 +220,5 @@ nlme_case("theoph_nlme_ml_varpower", quote(
 ## ------------------------------------------------------------------ write
 dir.create(dirname(out_path), recursive = TRUE, showWarnings = FALSE)
 writeLines(jsonlite::toJSON(refs, auto_unbox = TRUE, digits = NA,
-                            pretty = TRUE, null = "null"), out_path)
+                            pretty = TRUE, null = "null", na = "null"), out_path)
 cat("wrote", out_path, "\n")
