@@ -6,12 +6,14 @@ reference fits, or whose per-observation arrays are not in the data's row order.
 
 import json
 import math
+import pathlib
 
 import numpy as np
 import pytest
 
 from pymc_mixed import datasets
-from tests.conftest import REF_DIR
+
+REF_DIR = pathlib.Path(__file__).parent / "reference"
 
 Z975 = 1.959963984540054  # qnorm(0.975)
 
