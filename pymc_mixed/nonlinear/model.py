@@ -56,7 +56,9 @@ class NonlinearMixedModel:
         from .lme import fit_lme
 
         spec = self.spec
-        lme = fit_lme(spec, self.kernel, REML=(key == "RELME"), callback=callback)
+        # FO/FOCE/AGQ only start from LME's estimates: a loose alternation is enough there
+        tol = 1e-9 if key in ("LME", "RELME") else 1e-4
+        lme = fit_lme(spec, self.kernel, REML=(key == "RELME"), tol=tol, callback=callback)
         if key in ("LME", "RELME") or lme.stopped:
             b = spec.b_blocks(lme.theta, lme.u)
             return NonlinearResult(
