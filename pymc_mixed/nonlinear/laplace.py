@@ -41,6 +41,7 @@ class LaplaceObjective:
         self.nAGQ = int(nAGQ)
         self.tol = tol
         self.modes = None
+        self.se_method = "finite-difference Hessian of the deviance"
         self.warm = True        # warm-start the modes from the last evaluation (guarded)
         self.warm_steps = 8
         self.nth = spec.ntheta
@@ -212,14 +213,16 @@ def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_o
     x0 = np.r_[theta0, beta0, em.shape_init]
     lower = np.r_[spec.theta_lower, np.full(spec.p, -np.inf), em.shape_lower]
     fun = obj.fo if method == "FO" else obj.foce
-    step = 0.1 * np.abs(x0) + 0.05
-    opt = minimize_bobyqa(fun, x0, lower, initial_step=step, **opts)
-    # BOBYQA's trust region can stop short on these objectives: restart from the end once
-    opt2 = minimize_bobyqa(fun, opt.final, lower, initial_step=0.01 * np.abs(opt.final) + 1e-3,
-                           **opts)
-    opt2.feval += opt.feval
-    opt2.initial = opt.initial
-    opt = opt2
+    grad = None
+    if method == "FOCE" and nAGQ <= 1 and obj.lay.exact_newton:
+        from .laplace_grad import FoceGradient, minimize_foce
+
+        grad = FoceGradient(obj)
+        opt = minimize_foce(grad, x0, lower)
+    if grad is None or not opt.converged:
+        start = x0 if grad is None else opt.final
+        opt = _bobyqa_twice(fun, start, lower, opts)
+        grad = None
     if method != "FO":
         opt = _cold_check(obj, fun, opt, lower, opts)
     theta, beta, shape = obj.split(opt.final)
@@ -236,6 +239,9 @@ def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_o
         theta, beta, logsig, shape = agq.split(opt.final, with_sigma=True)
         sigma = float(np.exp(logsig))
         H = _fd_hessian(agq.agq, opt.final)
+    elif grad is not None:
+        H = grad.hessian(opt.final)
+        obj.se_method = "Hessian of the deviance from its exact gradient (central differences)"
     else:
         # the scale is profiled out: the inverse Hessian of the profiled deviance has the
         # same (theta, beta) block as the full one
@@ -245,6 +251,18 @@ def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_o
     except np.linalg.LinAlgError:
         vcov = np.full((spec.p, spec.p), np.nan)
     return obj, theta, beta, sigma, shape, vcov, opt
+
+
+def _bobyqa_twice(fun, x0, lower, opts):
+    """BOBYQA, restarted once from its end: its trust region can stop short here."""
+    from ..fit.optimize import minimize_bobyqa
+
+    opt = minimize_bobyqa(fun, x0, lower, initial_step=0.1 * np.abs(x0) + 0.05, **opts)
+    opt2 = minimize_bobyqa(fun, opt.final, lower, initial_step=0.01 * np.abs(opt.final) + 1e-3,
+                           **opts)
+    opt2.feval += opt.feval
+    opt2.initial = opt.initial
+    return opt2
 
 
 def _cold_check(obj, fun, opt, lower, opts):

@@ -85,7 +85,7 @@ class NonlinearMixedModel:
         return NonlinearResult(
             spec=spec, kernel=self.kernel, method=name, beta=beta, theta_=theta, sigma=sigma,
             shape=shape, vcov_beta=vcov, b_blocks=b, deviance=float(opt.fmin), optsum=opt,
-            se_method="finite-difference Hessian of the deviance", converged=opt.converged)
+            se_method=obj.se_method, converged=opt.converged)
 
     def graph(self):
         """The plain joint log density ``log p(y, u | beta, theta, sigma)`` (constant error
