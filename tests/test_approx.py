@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import pymc_mixed as pmm
-from pymc_mixed.approx import laplace_covariance, lmm_deviance, normal_approximation
+from pymc_mixed.fit.pls import ml_deviance as lmm_deviance
+from pymc_mixed.postfit.approx import laplace_covariance, normal_approximation
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -166,8 +167,8 @@ def test_lazy_exports_stay_lazy():
 
     code = ("import sys, pymc_mixed as pmm; "
             "print(any(m in sys.modules for m in ('matplotlib', 'arviz_plots', "
-            "'pymc_mixed.compare', 'pymc_mixed.plots'))); "
-            "pmm.compare; print('pymc_mixed.compare' in sys.modules)")
+            "'pymc_mixed.postfit.compare', 'pymc_mixed.plots'))); "
+            "pmm.compare; print('pymc_mixed.postfit.compare' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "True"]
