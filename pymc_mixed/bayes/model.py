@@ -185,52 +185,14 @@ def build_pymc_model(spec, priors: dict | None = None):
 
         factors: list = [None] * len(spec.reterms)
         u_blocks: list = [None] * len(spec.reterms)
-        b_groups = {}
         for g, info in groups.items():
-            ncol = len(info["cnames"])
-            sd = _make_var(pri[f"sd_{g}"], f"sd_{g}", (coef_dim(g),), (ncol,))
-            # stored (columns, levels): each column's effects contiguous, taken as rows below
-            u_g = pm.Normal(f"u_{g}", 0.0, 1.0, dims=(coef_dim(g), g))
-            corr_blocks = []
-            col = 0
-            n_corr = 0
-            for k in info["terms"]:
-                t = spec.reterms[k]
-                u_blocks[k] = [u_g[col + j] for j in range(t.p)]
-                if t.p > 1:
-                    n_corr += 1
-                    C = _rows(_lkj(pri[f"corr_{g}"], g if n_corr == 1 else f"{g}_{n_corr}",
-                                   t.p), t.p)
-                    factors[k] = [[sd[col + i] * C[i][j] for j in range(t.p)]
-                                  for i in range(t.p)]
-                    corr_blocks.append(_stack([[sum(C[i][m] * C[j][m] for m in range(t.p))
-                                                for j in range(t.p)] for i in range(t.p)]))
-                else:
-                    factors[k] = sd[col]
-                    corr_blocks.append(pt.ones((1, 1)))
-                col += t.p
-            if info["correlated"]:
-                corr = (corr_blocks[0] if len(corr_blocks) == 1
-                        else pt.linalg.block_diag(*corr_blocks))
-                pm.Deterministic(f"corr_{g}", corr, dims=corr_dims(g))
-            b_groups[g] = info["terms"]
+            _group_factors(spec, pri, g, info, u_blocks, factors)
 
         b = graph.scale_ranef(spec, u_blocks, factors, as_columns=True)
-        for g, terms in b_groups.items():
-            pm.Deterministic(f"b_{g}", pt.stack([c for k in terms for c in b[k]], axis=1),
+        for g, info in groups.items():
+            pm.Deterministic(f"b_{g}", pt.stack([c for k in info["terms"] for c in b[k]], axis=1),
                              dims=(g, coef_dim(g)))
-
-        # theta: lme4's relative factor, lower triangles column by column, terms in spec order.
-        scale = disp if graph.theta_is_relative(spec) else 1.0
-        parts = []
-        for t, F in zip(spec.reterms, factors):
-            if t.p == 1:
-                parts.append((F / scale)[None])
-            else:
-                rows, cols = t.tril_index
-                parts.append(pt.stack([F[i][j] for i, j in zip(rows, cols)]) / scale)
-        pm.Deterministic("theta", pt.concatenate(parts) if len(parts) > 1 else parts[0],
-                         dims=("theta_par",))
+        _theta_deterministic(spec, factors, disp if graph.theta_is_relative(spec) else 1.0)
 
         eta = spec.mean.predictor(spec, beta, b)  # the spec's mean, as the ML graph
         params = (eta,) if disp is None else (eta, disp)
@@ -239,3 +201,52 @@ def build_pymc_model(spec, priors: dict | None = None):
     model.pmm_pointwise_loglik = (resp, graph.pointwise_loglik(spec, eta, disp))
     model.pmm_spec = spec
     return model
+
+
+def _group_factors(spec, pri, g: str, info: dict, u_blocks: list, factors: list) -> None:
+    """One grouping factor's free variables (``sd_g``, ``u_g``, LKJ ``cpc``) and ``corr_g``;
+    fills ``u_blocks[k]`` (columns of u) and ``factors[k]`` (``Lambda_k`` as nested lists of
+    scalars, or a scalar) for each of its terms ``k``."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    ncol = len(info["cnames"])
+    sd = _make_var(pri[f"sd_{g}"], f"sd_{g}", (coef_dim(g),), (ncol,))
+    # stored (columns, levels): each column's effects contiguous, taken as rows below
+    u_g = pm.Normal(f"u_{g}", 0.0, 1.0, dims=(coef_dim(g), g))
+    corr_blocks = []
+    col = 0
+    n_corr = 0
+    for k in info["terms"]:
+        t = spec.reterms[k]
+        u_blocks[k] = [u_g[col + j] for j in range(t.p)]
+        if t.p > 1:
+            n_corr += 1
+            C = _rows(_lkj(pri[f"corr_{g}"], g if n_corr == 1 else f"{g}_{n_corr}", t.p), t.p)
+            factors[k] = [[sd[col + i] * C[i][j] for j in range(t.p)] for i in range(t.p)]
+            corr_blocks.append(_stack([[sum(C[i][m] * C[j][m] for m in range(t.p))
+                                        for j in range(t.p)] for i in range(t.p)]))
+        else:
+            factors[k] = sd[col]
+            corr_blocks.append(pt.ones((1, 1)))
+        col += t.p
+    if info["correlated"]:
+        corr = corr_blocks[0] if len(corr_blocks) == 1 else pt.linalg.block_diag(*corr_blocks)
+        pm.Deterministic(f"corr_{g}", corr, dims=corr_dims(g))
+
+
+def _theta_deterministic(spec, factors: list, scale) -> None:
+    """``theta``: lme4's relative factor (``Lambda_k / scale``), lower triangles column by
+    column, terms in spec order, so a posterior lines up with an ML fit."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    parts = []
+    for t, F in zip(spec.reterms, factors):
+        if t.p == 1:
+            parts.append((F / scale)[None])
+        else:
+            rows, cols = t.tril_index
+            parts.append(pt.stack([F[i][j] for i, j in zip(rows, cols)]) / scale)
+    pm.Deterministic("theta", pt.concatenate(parts) if len(parts) > 1 else parts[0],
+                     dims=("theta_par",))

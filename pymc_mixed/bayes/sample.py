@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..datatree.constant_data import constant_data
+from ..datatree.constant_data import constant_data, observed_data
 from .predictive import eta_draws, simulate_responses
 from .priors import dispersion_name
 
@@ -202,30 +202,9 @@ def sample_model(spec, model, *, draws: int = 1000, tune: int = 1000, chains: in
     resp = spec.response_name
     seed_int = int(np.random.SeedSequence(seed).generate_state(1)[0])
 
-    free = [rv.name for rv in model.free_RVs]
     t0 = time.perf_counter()
-    if sampler == "nutpie":
-        import nutpie
-
-        compiled = compile_nutpie(model, var_names=free)
-        t1 = time.perf_counter()
-        kwargs.setdefault("save_warmup", False)
-        kwargs.setdefault("adaptation", NUTPIE_ADAPTATION)
-        kwargs.setdefault("target_accept", TARGET_ACCEPT)
-        trace = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed_int,
-                              progress_bar=progressbar, **kwargs)
-        t2 = time.perf_counter()
-    else:
-        import pymc as pm
-
-        with model:
-            trace = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed_int,
-                              progressbar=progressbar, nuts_sampler="pymc", var_names=free,
-                              compute_convergence_checks=False, **kwargs)
-        t2 = time.perf_counter()
-        # pm.sample compiles inside; it reports its own sampling time.
-        t1 = t2 - float(trace["posterior"].attrs.get("sampling_time", 0.0))
-
+    trace, t1, t2 = _run_sampler(model, sampler, draws, tune, chains, seed_int, progressbar,
+                                 kwargs)
     post = trace["posterior"].to_dataset()
     extra = evaluate_over_draws(model, post, log_likelihood=log_likelihood)
     groups: dict[str, Any] = {}
@@ -234,27 +213,11 @@ def sample_model(spec, model, *, draws: int = 1000, tune: int = 1000, chains: in
     post = post.assign(extra)
     groups["posterior"] = post[[v for v in _posterior_order(model) if v in post]]
     groups["sample_stats"] = trace["sample_stats"].to_dataset()
-    groups["observed_data"] = xr.Dataset({resp: ("obs", np.asarray(spec.y, dtype=float))},
-                                         coords={"obs": np.arange(spec.n)})
+    groups["observed_data"] = observed_data(spec)
     groups["constant_data"] = constant_data(spec)
     if posterior_predictive:
-        rng = np.random.default_rng(seed)
-        eta = eta_draws(spec, post)
-        dname = dispersion_name(spec)
-        disp = post[dname].values if dname else None
-        yrep = simulate_responses(spec, eta, disp, rng)
-        groups["posterior_predictive"] = xr.Dataset(
-            {resp: (("chain", "draw", "obs"), yrep)},
-            coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                    "obs": np.arange(spec.n)})
-    n_div = int(np.asarray(groups["sample_stats"]["diverging"]).sum()) \
-        if "diverging" in groups["sample_stats"] else 0
-    if n_div:
-        import warnings
-
-        warnings.warn(f"{n_div} divergent transitions after tuning; the posterior may be "
-                      f"explored incompletely. Try m.sample(target_accept=0.95) (and more "
-                      f"draws)", UserWarning, stacklevel=3)
+        groups["posterior_predictive"] = _posterior_predictive(spec, post, seed)
+    _warn_divergences(groups["sample_stats"])
     tree = xr.DataTree.from_dict(groups)
     tree.attrs.update({
         "formula": spec.formula,
@@ -271,3 +234,55 @@ def sample_model(spec, model, *, draws: int = 1000, tune: int = 1000, chains: in
         "chains": chains,
     })
     return tree
+
+
+def _run_sampler(model, sampler, draws, tune, chains, seed_int, progressbar, kwargs):
+    """Run nutpie or PyMC's NUTS; returns the trace and the times compilation ended (``t1``)
+    and sampling ended (``t2``)."""
+    import time
+
+    free = [rv.name for rv in model.free_RVs]
+    if sampler == "nutpie":
+        import nutpie
+
+        compiled = compile_nutpie(model, var_names=free)
+        t1 = time.perf_counter()
+        kwargs.setdefault("save_warmup", False)
+        kwargs.setdefault("adaptation", NUTPIE_ADAPTATION)
+        kwargs.setdefault("target_accept", TARGET_ACCEPT)
+        trace = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed_int,
+                              progress_bar=progressbar, **kwargs)
+        return trace, t1, time.perf_counter()
+    import pymc as pm
+
+    with model:
+        trace = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed_int,
+                          progressbar=progressbar, nuts_sampler="pymc", var_names=free,
+                          compute_convergence_checks=False, **kwargs)
+    t2 = time.perf_counter()
+    # pm.sample compiles inside; it reports its own sampling time.
+    return trace, t2 - float(trace["posterior"].attrs.get("sampling_time", 0.0)), t2
+
+
+def _posterior_predictive(spec, post, seed):
+    """Responses drawn at every posterior draw (``posterior_predictive`` group)."""
+    import xarray as xr
+
+    rng = np.random.default_rng(seed)
+    eta = eta_draws(spec, post)
+    dname = dispersion_name(spec)
+    disp = post[dname].values if dname else None
+    yrep = simulate_responses(spec, eta, disp, rng)
+    return xr.Dataset({spec.response_name: (("chain", "draw", "obs"), yrep)},
+                      coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                              "obs": np.arange(spec.n)})
+
+
+def _warn_divergences(stats) -> None:
+    n_div = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
+    if n_div:
+        import warnings
+
+        warnings.warn(f"{n_div} divergent transitions after tuning; the posterior may be "
+                      f"explored incompletely. Try m.sample(target_accept=0.95) (and more "
+                      f"draws)", UserWarning, stacklevel=4)

@@ -45,8 +45,9 @@ from ..results import Curvature, GLMMResult
 from .agq import AGQObjective, check_agq
 from .base import register
 from .curvature import gradient_hessian, hessian
+from .glmdata import GLMMData, PIRLSFailure, check_separation, glm_fit
 from .optimize import OptSummary, merge_optsums, minimize_with_edge_check
-from .pirls import GLMMData, LaplaceObjective, PIRLSFailure, check_separation, glm_fit
+from .pirls import LaplaceObjective
 
 __all__ = ["fit_glmm", "objective_hessian"]
 

@@ -154,6 +154,29 @@ def _group_draws(spec, theta, scale):
     return out
 
 
+def _add_group_draws(result, theta, scale, shape, rng, data: dict, coords: dict) -> None:
+    """``sd_g``, ``corr_g`` from the theta draws and ``b_g`` from the conditional distribution
+    of the random effects, added to ``data`` / ``coords`` per grouping factor."""
+    S = shape[0] * shape[1]
+    ranef, condvar = result.ranef, result.condvar
+    for g, info in _group_draws(result.spec, theta, scale).items():
+        cd = coef_dim(g)
+        cn = list(ranef[g].columns)
+        coords[cd] = cn
+        coords[g] = list(ranef[g].index)
+        k = len(cn)
+        data[f"sd_{g}"] = (("chain", "draw", cd), info["sd"].reshape(shape + (k,)))
+        if info["corr"] is not None:
+            d1, d2 = corr_dims(g)
+            coords[d2] = cn
+            data[f"corr_{g}"] = (("chain", "draw", d1, d2), info["corr"].reshape(shape + (k, k)))
+        mode = ranef[g].to_numpy()
+        L = _sqrt_psd(np.asarray(condvar[g]))  # (levels, k, k)
+        z = rng.standard_normal((S, mode.shape[0], k))
+        b = mode + np.einsum("lij,slj->sli", L, z)
+        data[f"b_{g}"] = (("chain", "draw", g, cd), b.reshape(shape + mode.shape))
+
+
 def _sqrt_psd(V: np.ndarray) -> np.ndarray:
     """A square root ``A`` with ``A A' = V`` for a stack of PSD matrices (..., k, k)."""
     vals, vecs = np.linalg.eigh(V)
@@ -205,25 +228,7 @@ def normal_approximation(result, draws: int = 1000, chains: int = 1, seed=None):
     if sigma is not None and getattr(result, "sigma", None) is not None:
         data["sigma"] = (("chain", "draw"), np.asarray(sigma).reshape(shape))
 
-    groups = _group_draws(spec, theta, scale)
-    ranef = result.ranef
-    condvar = result.condvar
-    for g, info in groups.items():
-        cd = coef_dim(g)
-        cn = list(ranef[g].columns)
-        coords[cd] = cn
-        coords[g] = list(ranef[g].index)
-        k = len(cn)
-        data[f"sd_{g}"] = (("chain", "draw", cd), info["sd"].reshape(shape + (k,)))
-        if info["corr"] is not None:
-            d1, d2 = corr_dims(g)
-            coords[d2] = cn
-            data[f"corr_{g}"] = (("chain", "draw", d1, d2), info["corr"].reshape(shape + (k, k)))
-        mode = ranef[g].to_numpy()
-        L = _sqrt_psd(np.asarray(condvar[g]))  # (levels, k, k)
-        z = rng.standard_normal((S, mode.shape[0], k))
-        b = mode + np.einsum("lij,slj->sli", L, z)
-        data[f"b_{g}"] = (("chain", "draw", g, cd), b.reshape(shape + mode.shape))
+    _add_group_draws(result, theta, scale, shape, rng, data, coords)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update({"method": "normal approximation at the optimum (Laplace, flat priors)",
                      "parameters": ", ".join(names), "source": result.method})
