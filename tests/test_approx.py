@@ -94,7 +94,8 @@ def test_result_to_datatree_with_draws(sleep_ml):
     from pymc_mixed.datatree import result_to_datatree
 
     _, ml = sleep_ml
-    tree = result_to_datatree(ml, draws=300, chains=2, seed=3)
+    tree = ml.to_datatree(draws=300, chains=2, seed=3)
+    assert "posterior" not in result_to_datatree(ml).children
     assert "posterior" in tree.children and "mle" in tree.children
     summary = az.summary(tree, var_names=["beta", "sigma", "sd_Subject"])
     assert len(summary) == 5

@@ -8,7 +8,7 @@ Names are shared by maximum-likelihood fits and posteriors, so the two line up i
   (dims ``g``, ``g_coef``), with factor levels and column names as coordinates.
 
 Groups: ``mle`` (point estimates), ``fit_stats``, ``observed_data``, ``constant_data``, and
-optionally ``posterior``-shaped draws (see :mod:`pymc_mixed.postfit.approx`).
+optionally ``posterior``-shaped draws (made by :mod:`pymc_mixed.postfit.approx`).
 """
 
 from __future__ import annotations
@@ -94,12 +94,10 @@ def _fit_stats(result):
                              "returnvalue": o.returnvalue})
 
 
-def result_to_datatree(result, draws: int = 0, chains: int = 1, seed=None):
-    """Build the DataTree of a maximum-likelihood fit.
-
-    ``draws > 0`` adds a ``posterior`` group of draws from the asymptotic normal approximation
-    at the optimum (see :func:`pymc_mixed.postfit.approx.normal_approximation`).
-    """
+def result_to_datatree(result, posterior=None):
+    """Build the DataTree of a maximum-likelihood fit; ``posterior`` (a Dataset of draws, e.g.
+    from :func:`pymc_mixed.postfit.approx.normal_approximation`, which
+    ``result.to_datatree(draws=...)`` adds) becomes the ``posterior`` group."""
     import xarray as xr
 
     groups = {
@@ -108,10 +106,8 @@ def result_to_datatree(result, draws: int = 0, chains: int = 1, seed=None):
         "observed_data": observed_data(result.spec),
         "constant_data": constant_data(result.spec),
     }
-    if draws:
-        from ..postfit.approx import normal_approximation
-
-        groups["posterior"] = normal_approximation(result, draws=draws, chains=chains, seed=seed)
+    if posterior is not None:
+        groups["posterior"] = posterior
     tree = xr.DataTree.from_dict(groups)
     tree.attrs.update({
         "formula": result.spec.formula,

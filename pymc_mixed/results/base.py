@@ -337,4 +337,9 @@ class MixedModelResult:
         the optimum (:func:`pymc_mixed.postfit.approx.normal_approximation`)."""
         from ..datatree import result_to_datatree
 
-        return result_to_datatree(self, draws=draws, chains=chains, seed=seed)
+        posterior = None
+        if draws:
+            from ..postfit.approx import normal_approximation
+
+            posterior = normal_approximation(self, draws=draws, chains=chains, seed=seed)
+        return result_to_datatree(self, posterior)
