@@ -62,7 +62,8 @@ class BootstrapResult:
 
 def parametric_bootstrap(result, n: int = 1000, seed=None, progressbar: bool = True):
     """Refit the model to ``n`` responses simulated from it; returns a :class:`BootstrapResult`
-    with columns for each fixed effect, ``sigma`` and each theta element."""
+    with one column per parameter in the model's layout (:class:`~pymc_mixed.spec.ParamLayout`):
+    each theta element, each fixed effect, ``sigma``."""
     from ..errors import ConvergenceWarning
 
     spec = result.spec
@@ -71,8 +72,8 @@ def parametric_bootstrap(result, n: int = 1000, seed=None, progressbar: bool = T
     refit = result.response_refitter()
     ys = simulate(result, nsim=n, seed=seed)
     step = np.maximum(0.1 * np.abs(result._theta), 0.02)
-    names = list(spec.xnames) + ["sigma"] + list(spec.theta_names)
-    rows = np.empty((n, len(names)))
+    layout = spec.layout
+    rows = np.empty((n, layout.size))
     iterator = range(n)
     if progressbar:
         from tqdm.auto import tqdm
@@ -82,6 +83,6 @@ def parametric_bootstrap(result, n: int = 1000, seed=None, progressbar: bool = T
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i in iterator:
             theta, beta, sigma = refit(ys[i], result._theta, step)
-            rows[i] = np.concatenate([beta, [sigma], theta])
-    est = pd.Series(np.concatenate([result.beta, [result.sigma], result._theta]), index=names)
-    return BootstrapResult(replicates=pd.DataFrame(rows, columns=names), estimate=est)
+            rows[i] = layout.pack(theta, beta, sigma)
+    est = pd.Series(layout.pack(result._theta, result.beta, result.sigma), index=layout.names)
+    return BootstrapResult(replicates=pd.DataFrame(rows, columns=layout.names), estimate=est)
