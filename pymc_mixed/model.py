@@ -67,6 +67,8 @@ class MixedModel:
         ``nAGQ=9``, ``fast=True``. Other keyword arguments go to the estimator
         (``optimizer``, ``ftol_rel``, ...).
         """
+        if isinstance(method, bool):  # fit(False): the old positional REML
+            method, REML = None, method
         kind = self.spec.kind
         method = _method_from_lme4_options(kind, method, REML, kwargs)
         self.result = estimator(kind, method)(self.spec, **kwargs)
