@@ -184,3 +184,17 @@ def test_ml_and_posterior_trees_name_the_response_alike():
     cb = pmm.MixedModel("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                         pmm.datasets.load("cbpp"), family="binomial").fit()
     assert list(cb.to_datatree()["observed_data"].data_vars) == ["y"]
+
+
+def test_glmm_normal_approximation_with_a_dispersion_uses_the_log_scale():
+    """The chain rule for log(dispersion): the curvature in psi equals finite differences of
+    the deviance taken in psi itself (a gamma GLMM; before the one-layout move the dispersion
+    row was scaled by log(phi) instead of phi)."""
+    cake = pmm.datasets.load("cake").assign(temp_c=lambda d: d["temp"] - 200)
+    res = pmm.MixedModel("angle ~ recipe + temp_c + (1 | replicate)", cake, family="gamma",
+                         link="log").fit()
+    names, psi_hat, cov, par = laplace_covariance(res)
+    assert names[-1] == "log(dispersion)"
+    dev = res.curvature.deviance
+    H = res.curvature.hessian(lambda psi: dev(par.to_natural(psi)), psi_hat, 1e-4)
+    np.testing.assert_allclose(2.0 * np.linalg.inv(H), cov, rtol=2e-3, atol=1e-8)

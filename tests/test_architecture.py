@@ -222,3 +222,17 @@ def test_custom_mean_flows_through_the_pymc_model(nl_spec):
     mu = nl_spec.mean.predict_numpy(nl_spec, beta, [(sd * u)[:, None]])
     np.testing.assert_allclose(ll, norm.logpdf(nl_spec.y, mu, sigma), rtol=1e-10)
     np.testing.assert_allclose(out["b_Subject"].values[0, 0, :, 0], sd * u, rtol=1e-12)
+
+
+def test_results_with_their_handed_over_curvature_pickle():
+    import pickle
+
+    cb = pmm.MixedModel("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                        pmm.datasets.load("cbpp"), family="binomial").fit()
+    again = pickle.loads(pickle.dumps(cb))
+    np.testing.assert_array_equal(again.vcov_hessian().to_numpy(), cb.vcov_hessian().to_numpy())
+    ml = pmm.MixedModel("Reaction ~ 1 + Days + (1 | Subject)",
+                        pmm.datasets.load("sleepstudy")).fit(REML=False)
+    again = pickle.loads(pickle.dumps(ml))
+    assert again.curvature.deviance(again.curvature.x_hat) == pytest.approx(ml.objective,
+                                                                            rel=1e-10)

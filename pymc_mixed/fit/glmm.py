@@ -133,22 +133,36 @@ def objective_hessian(obj, x) -> np.ndarray:
     return H
 
 
-def _curvature(spec, obj, xhat) -> Curvature:
-    """The objective and its Hessian in the layout ``(theta, beta[, dispersion])``, dispersion
-    natural (the optimizer's ``x`` has its logarithm)."""
-    layout = spec.layout
+class _NaturalDeviance:
+    """``x -> obj(x)`` in the layout ``(theta, beta[, dispersion])`` with the dispersion natural
+    (the optimizer's ``x`` holds its logarithm). A class, not a closure, so results pickle."""
 
-    def natural_hessian(x):
-        H = objective_hessian(obj, layout.to_log(x))
-        if layout.has_dispersion:  # d log(d) / d d = 1 / d; the gradient term vanishes at the optimum
-            J = np.ones(layout.size)
+    def __init__(self, obj, layout):
+        self.obj, self.layout = obj, layout
+
+    def __call__(self, x) -> float:
+        return self.obj(self.layout.to_log(x))
+
+
+class _NaturalHessian(_NaturalDeviance):
+    """:func:`objective_hessian` in the natural layout: ``d log(d) / d d = 1 / d`` for the
+    dispersion (the gradient term of the chain rule vanishes at the optimum)."""
+
+    def __call__(self, x) -> np.ndarray:
+        H = objective_hessian(self.obj, self.layout.to_log(x))
+        if self.layout.has_dispersion:
+            J = np.ones(self.layout.size)
             J[-1] = 1.0 / x[-1]
             H = H * np.outer(J, J)
         return H
 
+
+def _curvature(spec, obj, xhat) -> Curvature:
+    """The objective and its Hessian handed to the result, in the model's parameter layout."""
+    layout = spec.layout
     return Curvature(x_hat=layout.from_log(xhat),
-                     make_deviance=lambda: (lambda x: obj(layout.to_log(x))),
-                     hessian=hessian, objective_hessian=natural_hessian)
+                     make_deviance=partial(_NaturalDeviance, obj, layout),
+                     hessian=hessian, objective_hessian=_NaturalHessian(obj, layout))
 
 
 def _glm_start(data: GLMMData):
