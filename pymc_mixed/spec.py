@@ -41,6 +41,7 @@ class ReTerm:
     z: np.ndarray
     cnames: list[str]
     design: object = field(default=None, repr=False)  # rebuilds z on new data (predict)
+    level_keys: list | None = field(default=None, repr=False)  # level values, matched by predict
 
     @property
     def nlevels(self) -> int:
@@ -133,11 +134,19 @@ class ModelSpec:
     trials: np.ndarray | None = None  # binomial: number of trials per observation
     fixed_design: object = field(default=None, repr=False)  # rebuilds X on new data
     fixed_keep: np.ndarray | None = field(default=None, repr=False)  # non-aliased columns
+    offset_design: object = field(default=None, repr=False)  # rebuilds the offset on new data
 
     def X_on(self, newdata: pd.DataFrame) -> np.ndarray:
         """The fixed-effects model matrix of new data (same columns as ``X``)."""
         X = self.fixed_design.on(newdata)
         return X if self.fixed_keep is None else X[:, self.fixed_keep]
+
+    def offset_on(self, newdata: pd.DataFrame, offset=None):
+        """The offset of new data: the formula's ``offset()`` terms re-evaluated on it, plus
+        ``offset`` (or the fit's ``offset=`` column, re-read from ``newdata``)."""
+        if self.offset_design is None:
+            return 0.0 if offset is None else np.asarray(offset, dtype=float)
+        return self.offset_design.on(newdata, offset)
 
     @property
     def n(self) -> int:
