@@ -203,3 +203,17 @@ def test_cli_bad_formula(capsys):
     for formula in ("Yield ~ 1 + (1 | Batch", "Yield ~ 1", "Yield ~ nope + (1 | Batch)"):
         code, err = _cli(capsys, formula, "--data", "Dyestuff")
         assert code == 2 and err.startswith("pymc-mixed: error:") and err.count("\n") == 1
+
+
+# -- transforms handed to formulae behave as in R (tests/reference/transforms_lme4.R) ----------
+def test_scale_and_poly_as_in_r(sleep):
+    a = pmm.MixedModel("Reaction ~ scale(Days) + (1 | Subject)", sleep).fit()
+    assert a.spec.xnames == ["(Intercept)", "scale(Days)"]
+    np.testing.assert_allclose(a.beta, [298.507891666667, 30.1488534213672], rtol=1e-9)
+    assert a.objective == pytest.approx(1784.34930114952, rel=1e-9)
+    np.testing.assert_allclose(a.predict(sleep.iloc[:7]), a.fitted[:7], rtol=1e-12)
+    b = pmm.MixedModel("Reaction ~ poly(Days, 2) + (1 | Subject)", sleep).fit()
+    assert b.spec.xnames == ["(Intercept)", "poly(Days, 2)1", "poly(Days, 2)2"]
+    np.testing.assert_allclose(b.beta, [298.507891666667, 403.364167855218, 32.8557879762132],
+                               rtol=1e-9)
+    assert b.objective == pytest.approx(1769.33263393453, rel=1e-9)

@@ -208,6 +208,33 @@ def _read_formula(formula: str, data: pd.DataFrame):
     return parsed, response, fixed_rhs, offsets, parts
 
 
+def _fixed_part(fixed_rhs: str, data: pd.DataFrame):
+    """The fixed-effects design with aliased columns (linear combinations of earlier ones)
+    dropped, with a warning naming them."""
+    fixed = _design(fixed_rhs, data)
+    X, xnames = fixed.matrix, fixed.names
+    aliased: list[str] = []
+    cols_kept = np.arange(X.shape[1])
+    if X.shape[1]:
+        cols_kept = independent_columns(X)
+        if len(cols_kept) < X.shape[1]:
+            aliased = [xnames[j] for j in range(X.shape[1]) if j not in set(cols_kept)]
+            warnings.warn(f"fixed-effect model matrix is rank deficient: dropping "
+                          f"{len(aliased)} column(s) {', '.join(aliased)}", stacklevel=4)
+            X, xnames = X[:, cols_kept], [xnames[j] for j in cols_kept]
+    return fixed, X, xnames, aliased, cols_kept
+
+
+def _offset(offsets: list[Expr], arg, data: pd.DataFrame):
+    """The total offset of the fit (formula terms plus argument) and how to rebuild it."""
+    if not offsets and arg is None:
+        return None, None
+    odesign = OffsetDesign(offsets, None if arg is None else arg if isinstance(arg, str)
+                           else "array")
+    off = odesign.formula_part(data) + (0.0 if arg is None else argument_values(arg, data))
+    return off, odesign
+
+
 def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | None = None,
                weights=None, offset=None) -> ModelSpec:
     """Read ``formula`` against ``data`` and return the numeric :class:`ModelSpec`.
@@ -247,18 +274,7 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
     y = fam.validate(y_raw, parsed.response) if trials is None or not hasattr(
         fam, "validate_trials") else fam.validate_trials(y_raw, trials, parsed.response)
 
-    fixed = _design(fixed_rhs, data)
-    X, xnames = fixed.matrix, fixed.names
-    aliased: list[str] = []
-    cols_kept = np.arange(X.shape[1])
-    if X.shape[1]:
-        cols_kept = independent_columns(X)
-        if len(cols_kept) < X.shape[1]:
-            aliased = [xnames[j] for j in range(X.shape[1]) if j not in set(cols_kept)]
-            warnings.warn(f"fixed-effect model matrix is rank deficient: dropping "
-                          f"{len(aliased)} column(s) {', '.join(aliased)}", stacklevel=3)
-            X, xnames = X[:, cols_kept], [xnames[j] for j in cols_kept]
-
+    fixed, X, xnames, aliased, cols_kept = _fixed_part(fixed_rhs, data)
     reterms = _reterms(parsed, data)
     if fam.name == "gaussian":
         _identifiable(reterms, len(y))
@@ -267,14 +283,9 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
     w = data[w].to_numpy(dtype=float) if isinstance(w, str) else w
     if w is not None and (np.any(~np.isfinite(w)) or np.any(w < 0)):
         raise FormulaError("weights must be finite and non-negative")
-    arg = extras["offset"]
-    odesign = OffsetDesign(offsets, None if arg is None else arg if isinstance(arg, str)
-                           else "array")
-    off = None
-    if offsets or arg is not None:
-        off = odesign.formula_part(data) + (0.0 if arg is None else argument_values(arg, data))
+    off, odesign = _offset(offsets, extras["offset"], data)
     return ModelSpec(formula=formula, response=parsed.response, y=y, X=X, xnames=xnames,
                      reterms=reterms, family=fam, weights=w, offset=off, data=data,
                      n_dropped=n_dropped + n2, aliased=aliased, fixed_rhs=fixed_rhs,
                      trials=trials, fixed_design=fixed, fixed_keep=cols_kept,
-                     offset_design=odesign if off is not None else None)
+                     offset_design=odesign)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import FormulaError
-from .expr import parse_expression, rhs_atoms, safe_namespace
+from .expr import R_SCALE, parse_expression, rhs_atoms, safe_namespace
 
 __all__ = ["Design", "SimpleDesign", "contr_poly", "fixed_design", "lme4_name", "check_terms",
            "independent_columns"]
@@ -207,6 +207,8 @@ def _design(rhs: str, data: pd.DataFrame, where: str = "fixed effects") -> Desig
                       "plain main effects); convert them to unordered categoricals to silence "
                       "this", stacklevel=4)
     text = re.sub(r"(?<![\w.`])factor\s*\(", "C(", rhs)  # R's factor(x) is formulae's C(x)
+    text = re.sub(r"(?<![\w.`])scale\s*\(", f"{R_SCALE}(", text)  # R's scale (n - 1 sd)
+    text = _power_inside_calls(text)
     frame = _ordered_categoricals(data).assign(**{_DUMMY: 0.0})
     try:
         dm = formulae.design_matrices(f"{_DUMMY} ~ {text}", frame, na_action="pass",
@@ -221,9 +223,29 @@ def _design(rhs: str, data: pd.DataFrame, where: str = "fixed effects") -> Desig
     order = np.array([j for name, _ in terms for j in range(dm.common.slices[name].start,
                                                              dm.common.slices[name].stop)],
                      dtype=int)
-    labels = [lme4_name(lab) for _, term in terms for lab in term.labels]
+    labels = [_r_label(lab) for _, term in terms for lab in term.labels]
+    if text != rhs and "C(" not in rhs:  # the user wrote factor(x): name columns as R does
+        labels = [re.sub(r"(?<![\w.])C\(", "factor(", lab) for lab in labels]
     X = np.asarray(dm.common.design_matrix, dtype=float)[:, order]
     return Design(rhs, X, labels, dm.common, order)
+
+
+def _power_inside_calls(text: str) -> str:
+    """R's ``^`` inside a call (``I(x^2)``) is arithmetic power, which formulae spells ``**``."""
+    out, depth = [], 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        out.append("**" if ch == "^" and depth > 0 else ch)
+    return "".join(out)
+
+
+def _r_label(label: str) -> str:
+    """formulae's label -> R's: ``poly(x, 2)0`` -> ``poly(x, 2)1``, ``pmm_rscale(x)`` ->
+    ``scale(x)``, and :func:`lme4_name`'s spelling of levels."""
+    label = lme4_name(label.replace(f"{R_SCALE}(", "scale("))
+    label = label.replace(" ** ", "^").replace("**", "^")
+    return re.sub(r"(poly\([^()]*\))(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) + 1}",
+                  label)
 
 
 def fixed_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:

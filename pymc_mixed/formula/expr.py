@@ -319,6 +319,23 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
+class RScale:
+    """R's ``scale(x)`` as a formulae stateful transform: centre and divide by the (n - 1)
+    standard deviation of the fitted data, and reuse both on new data (formulae's own
+    ``scale`` divides by the n standard deviation, which changes the coefficient)."""
+
+    __stateful_transform__ = True
+
+    def __init__(self):
+        self.mean = self.sd = None
+
+    def __call__(self, x):
+        x = np.asarray(x, dtype=float)
+        if self.mean is None:
+            self.mean, self.sd = np.nanmean(x), np.nanstd(x, ddof=1)
+        return (x - self.mean) / self.sd
+
+
 class _SafeNumpy:
     """What formulae may reach under ``np.``: only the whitelisted functions, no attributes."""
 
@@ -334,4 +351,8 @@ def safe_namespace() -> dict:
     ns = {name: f for name, (f, _, _) in FUNCTIONS.items() if name not in ("I", "offset", "poly",
                                                                           "scale", "center")}
     ns["np"] = ns["numpy"] = _SafeNumpy()
+    ns[R_SCALE] = RScale
     return ns
+
+
+R_SCALE = "pmm_rscale"  # the name scale() is handed to formulae under
