@@ -57,6 +57,9 @@ def factor_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, list[str],
     """
     parts = [g.strip() for g in group.split(":")]
     codes_list, values_list = zip(*(_column_levels(data[c], c) for c in parts))
+    if len(parts) == 1:  # one factor: its codes are already dense (the common, fast case)
+        keys = [(v,) for v in values_list[0]]
+        return codes_list[0].astype(np.int64), [str(v) for v in values_list[0]], keys
     # combined key with the first factor fastest: order by (last, ..., first)
     key = np.zeros(len(data), dtype=np.int64)
     for codes, values in zip(reversed(codes_list), reversed(values_list)):
