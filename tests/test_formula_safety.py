@@ -132,4 +132,4 @@ def test_formulae_environment_holds_only_whitelisted_names():
     ns = safe_namespace()
     assert not hasattr(ns["np"], "testing") and not hasattr(ns["np"], "lib")
     assert set(ns) <= {"log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "abs", "sin",
-                       "cos", "np", "numpy"}
+                       "cos", "np", "numpy", "pmm_rscale"}
