@@ -217,3 +217,9 @@ def test_scale_and_poly_as_in_r(sleep):
     np.testing.assert_allclose(b.beta, [298.507891666667, 403.364167855218, 32.8557879762132],
                                rtol=1e-9)
     assert b.objective == pytest.approx(1769.33263393453, rel=1e-9)
+
+
+def test_predict_newdata_missing_column_is_named(sleep):
+    r = pmm.MixedModel("Reaction ~ Days + (1 | Subject)", sleep).fit()
+    with pytest.raises(FormulaError, match="column 'Days' of .* not found in new data"):
+        r.predict(sleep.drop(columns="Days"))

@@ -138,6 +138,9 @@ class SimpleDesign(Design):
         super().__init__(rhs, matrix, names)
 
     def _build(self, data):
+        missing = [c for c, *_ in self.columns if c not in data.columns]
+        if missing:
+            raise FormulaError(f"column {missing[0]!r} of {self.rhs!r} not found in new data")
         cols, names = [], []
         if self.intercept:
             cols.append(np.ones(len(data)))
