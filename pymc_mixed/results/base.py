@@ -236,7 +236,7 @@ class MixedModelResult:
             of zero (their expected value); with False they raise an error instead.
         offset : offset for ``newdata`` (array), if the model has one.
         """
-        from ..formula.build import group_labels
+        from ..formula.build import group_labels, level_index
 
         include_re = re_form is None or re_form is True
         if re_form not in (None, True, False, "~0", "~ 0", "NA"):
@@ -245,17 +245,13 @@ class MixedModelResult:
         if newdata is None:
             return self.linear_predictor() if include_re else \
                 spec.mean.predict_numpy(spec, self.beta, None)
-        eta = spec.X_on(newdata) @ self.beta
-        if offset is not None:
-            eta = eta + np.asarray(offset, dtype=float)
+        eta = spec.X_on(newdata) @ self.beta + spec.offset_on(newdata, offset)
         if not include_re:
             return eta
         for t, b in zip(spec.reterms, self._b_blocks()):
-            labels = group_labels(newdata, t.group)
-            index = {lev: i for i, lev in enumerate(t.levels)}
-            idx = np.array([index.get(lab, -1) for lab in labels])
+            idx = level_index(t, newdata)  # by value: 1 matches 1.0, a:b levels are tuples
             if not allow_new_levels and np.any(idx < 0):
-                new = sorted(set(labels[idx < 0]))
+                new = sorted(set(group_labels(newdata, t.group)[idx < 0]))
                 raise ValueError(f"new levels of {t.group!r} in newdata: {new[:5]}; "
                                  "use allow_new_levels=True to predict them at b = 0")
             z = t.design.on(newdata)

@@ -49,6 +49,7 @@ class ModelSpec:
     trials: np.ndarray | None = None  # binomial: number of trials per observation
     fixed_design: object = field(default=None, repr=False)  # rebuilds X on new data
     fixed_keep: np.ndarray | None = field(default=None, repr=False)  # non-aliased columns
+    offset_design: object = field(default=None, repr=False)  # rebuilds the offset on new data
     # the mean on the link scale as a function of (beta, b): X beta + Z b for formula models;
     # a nonlinear model puts its own mean object here (see pymc_mixed.spec.mean)
     mean: object = field(default_factory=LinearMean, repr=False)
@@ -81,6 +82,13 @@ class ModelSpec:
         """The fixed-effects model matrix of new data (same columns as ``X``)."""
         X = self.fixed_design.on(newdata)
         return X if self.fixed_keep is None else X[:, self.fixed_keep]
+
+    def offset_on(self, newdata: pd.DataFrame, offset=None):
+        """The offset of new data: the formula's ``offset()`` terms re-evaluated on it, plus
+        ``offset`` (or the fit's ``offset=`` column, re-read from ``newdata``)."""
+        if self.offset_design is None:
+            return 0.0 if offset is None else np.asarray(offset, dtype=float)
+        return self.offset_design.on(newdata, offset)
 
     @property
     def n(self) -> int:

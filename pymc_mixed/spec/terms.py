@@ -37,6 +37,7 @@ class ReTerm:
     z: np.ndarray
     cnames: list[str]
     design: object = field(default=None, repr=False)  # rebuilds z on new data (predict)
+    level_keys: list | None = field(default=None, repr=False)  # level values, matched by predict
 
     @property
     def nlevels(self) -> int:
