@@ -8,9 +8,9 @@ Heavy dependencies (PyMC, ArviZ, PyTensor) are imported only on the paths that u
 """
 
 from . import datasets
-from .anova import anova
-from .bootstrap import parametric_bootstrap, simulate
-from .fit.optimize import ConvergenceWarning, SingularFitWarning
+from .postfit.anova import anova
+from .postfit.bootstrap import parametric_bootstrap, simulate
+from .errors import ConvergenceWarning, SingularFitWarning
 from .formula import FormulaError
 from .model import MixedModel
 from .matlab import nlmefit
@@ -23,7 +23,7 @@ __all__ = ["MixedModel", "NonlinearMixedModel", "nlmefit", "FormulaError", "Conv
 
 # ML-vs-posterior comparison and plots import pandas/scipy/matplotlib/arviz-plots paths:
 # loaded on first use.
-_LAZY = {"compare": ("compare", "compare"), "plot_compare": ("plots", "plot_compare"),
+_LAZY = {"compare": ("postfit.compare", "compare"), "plot_compare": ("plots", "plot_compare"),
          "plot_ranef": ("plots", "plot_ranef")}
 
 

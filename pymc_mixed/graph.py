@@ -1,6 +1,6 @@
 """The model graph: a :class:`~pymc_mixed.spec.ModelSpec` as a PyTensor joint log density.
 
-Every estimator consumes the same density (DESIGN.md, "One model, three ways")::
+Every estimator and the PyMC model consume the same density::
 
     log p(y, u | beta, theta, s) = sum_i loglik(y_i | eta_i, s) - ||u||^2 / 2 - q/2 log(2 pi)
 
@@ -15,14 +15,17 @@ The density is assembled from small steps so each can be replaced:
 
 ``relative_factors``  theta -> T_k (``covariance_factors``: Lambda_k)
 ``scale_ranef``       (u_k, Lambda_k) -> b_k (levels, p_k) (``random_effects`` from a flat u)
-``linear_predictor``  (beta, b) -> eta = X beta + offset + sum_k rowsum(z_k * b_k[refs_k])
+``spec.mean``         (beta, b) -> eta on the link scale (``spec.mean.predictor``;
+                      :class:`~pymc_mixed.spec.LinearMean`: ``X beta + offset + Z b``)
 ``pointwise_loglik``  (eta, dispersion) -> family log-likelihood per observation
 ``ranef_logp``        u -> standard normal log density
 
-A nonlinear mixed model keeps every step but the third: pass ``predictor=`` a function of
-``(spec, beta, b_blocks)`` returning the mean on the link scale (e.g. ``f(phi, x)`` with
-``phi = A beta + B b``); the log-likelihood, the random-effects density, the fast kernels'
-cross-checks and the PyMC model (:mod:`pymc_mixed.mcmc`) are unchanged.
+A nonlinear mixed model keeps every step but the third: its spec holds a mean object whose
+``predictor(spec, beta, b_blocks)`` returns the mean on the link scale (e.g. ``f(phi, x)`` with
+``phi = A beta + B b``). :func:`joint_logp_graph` and the PyMC model
+(:func:`pymc_mixed.bayes.build_pymc_model`) both build the predictor through ``spec.mean``, so the
+log-likelihood, the random-effects density and the fast kernels' cross-checks are unchanged;
+``predictor=`` of :func:`joint_logp_graph` overrides the spec's mean for one graph.
 
 PyTensor is imported inside the functions so ``import pymc_mixed`` stays light.
 """
@@ -57,8 +60,7 @@ def theta_is_relative(spec) -> bool:
     """True when ``theta`` is relative to the residual SD (``Lambda = sigma T``): linear mixed
     models (Gaussian, identity link), as lme4's ``lmer``. For GLMMs, as in ``glmer``, the
     covariance factor is ``T`` itself, whatever the family's dispersion."""
-    fam = spec.family
-    return fam.name == "gaussian" and getattr(fam, "link", "identity") == "identity"
+    return spec.is_gaussian_identity
 
 
 def family_weights(spec):
@@ -152,50 +154,13 @@ def random_effects(spec, u, factors) -> list:
     return scale_ranef(spec, split_u(spec, u), factors)
 
 
-_UNROLL_MAX = 16  # fixed-effect columns written out one by one up to this many
-
-
-def _is_ones(col: np.ndarray) -> bool:
-    return bool(np.all(col == 1.0))
-
-
 def linear_predictor(spec, beta, b_blocks, X=None):
-    """``eta = X beta + offset + sum_k rowsum(z_k * b_k[refs_k])``.
+    """``eta = X beta + offset + sum_k rowsum(z_k * b_k[refs_k])`` as PyTensor (the predictor of
+    :class:`~pymc_mixed.spec.LinearMean`, whatever the spec's own mean); ``X`` defaults to
+    ``spec.X``."""
+    from .spec import LinearMean
 
-    ``b_blocks[k]`` is (levels, p) or the list of its columns (see :func:`scale_ranef`).
-
-    ``X`` defaults to ``spec.X`` (pass another design to predict). Columns of ``z`` that are
-    all ones (intercepts) skip the multiplication.
-    """
-    import pytensor.tensor as pt
-
-    X = np.asarray(spec.X if X is None else X, dtype=float)
-    beta = pt.as_tensor_variable(beta)
-    n, p = X.shape
-    if p == 0:
-        eta = pt.zeros(n)
-    elif p <= _UNROLL_MAX:
-        # Column by column: intercepts add a scalar, the other columns are constants times a
-        # scalar, so eta, the log-likelihood and all the gradient reductions fuse into one
-        # loop over the observations (no BLAS Dot, no (n, p) temporaries).
-        terms = [beta[j] if _is_ones(X[:, j]) else X[:, j] * beta[j] for j in range(p)]
-        eta = terms[0]
-        for term in terms[1:]:
-            eta = eta + term
-        eta = pt.broadcast_to(eta, (n,)) if eta.ndim == 0 else eta
-    else:
-        # (X * beta).sum(1) rather than a Dot: the same O(np) work without a BLAS op, whose
-        # numba compilation costs ~15 s on a cold cache.
-        eta = (X * beta[None, :]).sum(axis=1)
-    if spec.offset is not None:
-        eta = eta + np.asarray(spec.offset, dtype=float)
-    for t, b in zip(spec.reterms, b_blocks):
-        refs = np.asarray(t.refs, dtype=np.int64)
-        z = np.asarray(t.z, dtype=float)
-        for j in range(t.p):
-            bj = _col(b, j)[refs]
-            eta = eta + (bj if _is_ones(z[:, j]) else z[:, j] * bj)
-    return eta
+    return LinearMean().predictor(spec, beta, b_blocks, X=X)
 
 
 def pointwise_loglik(spec, eta, dispersion=None, y=None):
@@ -254,8 +219,8 @@ class JointGraph:
 def joint_logp_graph(spec, predictor: Callable | None = None) -> JointGraph:
     """Build ``log p(y, u | beta, theta, sigma)`` for ``spec`` with fresh symbolic inputs.
 
-    ``predictor(spec, beta, b_blocks)`` replaces :func:`linear_predictor` (for nonlinear
-    means). Returns a :class:`JointGraph`.
+    The predictor is ``spec.mean.predictor(spec, beta, b_blocks)``; ``predictor=`` (same
+    signature) overrides it for this graph. Returns a :class:`JointGraph`.
     """
     import pytensor.tensor as pt
 
@@ -270,7 +235,7 @@ def joint_logp_graph(spec, predictor: Callable | None = None) -> JointGraph:
         inputs[name] = sigma
     inputs["u"] = u
     b = random_effects(spec, u, covariance_factors(spec, theta, sigma))
-    eta = (predictor or linear_predictor)(spec, beta, b)
+    eta = (predictor or spec.mean.predictor)(spec, beta, b)
     loglik = pointwise_loglik(spec, eta, sigma)
     logp = pt.sum(loglik) + ranef_logp(u)
     return JointGraph(spec=spec, inputs=inputs, b=b, eta=eta, loglik=loglik, logp=logp)

@@ -12,8 +12,7 @@ from .formula import build_spec
 import nlopt  # noqa: E402,F401
 import scipy.optimize  # noqa: E402,F401
 
-from .fit import glmm as _glmm  # noqa: E402,F401
-from .fit import pls as _pls  # noqa: E402,F401
+from .fit import estimator  # noqa: E402  (importing fit registers the LMM and GLMM estimators)
 
 __all__ = ["MixedModel"]
 
@@ -56,57 +55,56 @@ class MixedModel:
     @property
     def is_linear(self) -> bool:
         """True for a Gaussian response with identity link: exact ML/REML applies."""
-        return self.spec.family.name == "gaussian" and self.spec.family.link == "identity"
+        return self.spec.kind == "lmm"
 
-    def fit(self, REML: bool | None = None, **kwargs):
-        """Fit by maximum likelihood; returns a Result and keeps it as ``self.result``.
+    def fit(self, method: str | None = None, *, REML: bool | None = None, **kwargs):
+        """Fit by maximum likelihood; returns a result and keeps it as ``self.result``.
 
-        Linear mixed models: exact profiled ML or REML (``REML=True`` is the default, as in
-        lme4). Keyword arguments go to the estimator (``optimizer``, ``ftol_rel``, ...).
+        ``method`` names the estimator, looked up by model kind (``self.spec.kind``) in the
+        registry of :mod:`pymc_mixed.fit.base`: ``"REML"`` (the default, as lme4) or ``"ML"``
+        for a linear mixed model; ``"laplace"`` (the default), ``"agq"`` (with ``nAGQ > 1``)
+        or ``"nAGQ0"`` for a GLMM. lme4's spellings work too: ``REML=False``, ``nAGQ=0``,
+        ``nAGQ=9``, ``fast=True``. Other keyword arguments go to the estimator
+        (``optimizer``, ``ftol_rel``, ...).
         """
-        if self.is_linear:
-            from .fit.pls import fit_lmm
-
-            self.result = fit_lmm(self.spec, REML=True if REML is None else REML, **kwargs)
-        else:
-            if REML:
-                raise ValueError("REML applies to linear mixed models only")
-            from .fit.glmm import fit_glmm
-
-            self.result = fit_glmm(self.spec, **kwargs)
+        if isinstance(method, bool):  # fit(False): the old positional REML
+            method, REML = None, method
+        kind = self.spec.kind
+        method = _method_from_lme4_options(kind, method, REML, kwargs)
+        self.result = estimator(kind, method)(self.spec, **kwargs)
         if self.result.issingular():
             import warnings
 
-            from .fit.optimize import SingularFitWarning
+            from .errors import SingularFitWarning
 
             warnings.warn("boundary (singular) fit: a random-effects covariance matrix is "
                           "singular (see result.issingular() and result.varcorr)",
                           SingularFitWarning, stacklevel=2)
         return self.result
 
-    # -- Bayesian inference through the same graph (pymc_mixed.mcmc) -----------------------------
+    # -- Bayesian inference through the same graph (pymc_mixed.bayes) -----------------------------
     @property
     def priors(self) -> dict:
         """Priors of the PyMC model by parameter name (``beta``, ``sigma``, ``sd_<group>``,
-        ``corr_<group>``); documented defaults in :mod:`pymc_mixed.mcmc`. Assign a dict to
-        replace some of them (values: ``pymc_mixed.mcmc.Prior``, ``pm.X.dist(...)`` or
+        ``corr_<group>``); documented defaults in :mod:`pymc_mixed.bayes.priors`. Assign a dict to
+        replace some of them (values: ``pymc_mixed.bayes.Prior``, ``pm.X.dist(...)`` or
         callables); the others keep their defaults."""
         if getattr(self, "_priors", None) is None:
-            from .mcmc import default_priors
+            from .bayes import default_priors
 
             self._priors = default_priors(self.spec)
         return self._priors
 
     @priors.setter
     def priors(self, value) -> None:
-        from .mcmc import merge_priors
+        from .bayes import merge_priors
 
         self._priors = merge_priors(self.spec, value)
 
     @property
     def pymc_model(self):
         """The non-centered ``pm.Model`` of this model (built once per set of priors)."""
-        from .mcmc import cached_pymc_model
+        from .bayes import cached_pymc_model
 
         return cached_pymc_model(self)
 
@@ -114,8 +112,8 @@ class MixedModel:
                sampler: str = "auto", posterior_predictive: bool = False,
                progressbar: bool = True, **kwargs):
         """Sample the posterior with NUTS (nutpie when installed, else PyMC); returns an
-        :class:`xarray.DataTree` (see :func:`pymc_mixed.mcmc.sample_model`)."""
-        from .mcmc import sample_model
+        :class:`xarray.DataTree` (see :func:`pymc_mixed.bayes.sample_model`)."""
+        from .bayes import sample_model
 
         return sample_model(self.spec, self.pymc_model, draws=draws, tune=tune, chains=chains,
                             seed=seed, sampler=sampler,
@@ -126,3 +124,23 @@ class MixedModel:
         terms = ", ".join(repr(t) for t in self.spec.reterms)
         return (f"MixedModel({self.formula!r}, family={self.spec.family!r}, n={self.spec.n}, "
                 f"terms=[{terms}])")
+
+
+def _method_from_lme4_options(kind: str, method, REML, kwargs) -> str | None:
+    """The registry's method name from lme4's options: ``REML=`` for an LMM, ``nAGQ=`` /
+    ``fast=`` for a GLMM (left in ``kwargs`` where the estimator reads them too)."""
+    if kind == "lmm":
+        if REML is not None:
+            wanted = "REML" if REML else "ML"
+            if method is not None and method.upper() != wanted:
+                raise ValueError(f"method={method!r} contradicts REML={REML}")
+            return wanted
+        return method
+    if REML:
+        raise ValueError("REML applies to linear mixed models only")
+    if method is None and kind == "glmm":
+        nAGQ = kwargs.get("nAGQ", 1)
+        if nAGQ == 0 or kwargs.get("fast", False):
+            return "nAGQ0"
+        return "agq" if nAGQ > 1 else "laplace"
+    return method

@@ -19,7 +19,7 @@ def _as_tree(src, draws: int, chains: int, seed):
     import xarray as xr
 
     if _is_result(src):
-        from .approx import normal_approximation
+        from .postfit.approx import normal_approximation
 
         return xr.DataTree.from_dict(
             {"posterior": normal_approximation(src, draws=draws, chains=chains, seed=seed)})
@@ -39,7 +39,7 @@ def plot_compare(sources: dict, var_names=None, draws: int = 4000, seed=0, ci_pr
     :func:`arviz_plots.plot_forest`.
 
     ML Results are drawn from their normal approximation at the optimum
-    (:func:`pymc_mixed.approx.normal_approximation`), with as many chains and draws as the
+    (:func:`pymc_mixed.postfit.approx.normal_approximation`), with as many chains and draws as the
     first posterior given (else one chain of ``draws``): arviz-plots lines the models up
     draw by draw. ``var_names`` defaults to the variables all sources share among ``beta``,
     ``sigma``, dispersions and ``sd_*``. Extra keyword arguments go to ``plot_forest``.

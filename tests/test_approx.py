@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import pymc_mixed as pmm
-from pymc_mixed.approx import laplace_covariance, lmm_deviance, normal_approximation
+from pymc_mixed.fit.pls import ml_deviance as lmm_deviance
+from pymc_mixed.postfit.approx import laplace_covariance, normal_approximation
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -93,7 +94,8 @@ def test_result_to_datatree_with_draws(sleep_ml):
     from pymc_mixed.datatree import result_to_datatree
 
     _, ml = sleep_ml
-    tree = result_to_datatree(ml, draws=300, chains=2, seed=3)
+    tree = ml.to_datatree(draws=300, chains=2, seed=3)
+    assert "posterior" not in result_to_datatree(ml).children
     assert "posterior" in tree.children and "mle" in tree.children
     summary = az.summary(tree, var_names=["beta", "sigma", "sd_Subject"])
     assert len(summary) == 5
@@ -166,8 +168,8 @@ def test_lazy_exports_stay_lazy():
 
     code = ("import sys, pymc_mixed as pmm; "
             "print(any(m in sys.modules for m in ('matplotlib', 'arviz_plots', "
-            "'pymc_mixed.compare', 'pymc_mixed.plots'))); "
-            "pmm.compare; print('pymc_mixed.compare' in sys.modules)")
+            "'pymc_mixed.postfit.compare', 'pymc_mixed.plots'))); "
+            "pmm.compare; print('pymc_mixed.postfit.compare' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "True"]
@@ -182,3 +184,17 @@ def test_ml_and_posterior_trees_name_the_response_alike():
     cb = pmm.MixedModel("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                         pmm.datasets.load("cbpp"), family="binomial").fit()
     assert list(cb.to_datatree()["observed_data"].data_vars) == ["y"]
+
+
+def test_glmm_normal_approximation_with_a_dispersion_uses_the_log_scale():
+    """The chain rule for log(dispersion): the curvature in psi equals finite differences of
+    the deviance taken in psi itself (a gamma GLMM; before the one-layout move the dispersion
+    row was scaled by log(phi) instead of phi)."""
+    cake = pmm.datasets.load("cake").assign(temp_c=lambda d: d["temp"] - 200)
+    res = pmm.MixedModel("angle ~ recipe + temp_c + (1 | replicate)", cake, family="gamma",
+                         link="log").fit()
+    names, psi_hat, cov, par = laplace_covariance(res)
+    assert names[-1] == "log(dispersion)"
+    dev = res.curvature.deviance
+    H = res.curvature.hessian(lambda psi: dev(par.to_natural(psi)), psi_hat, 1e-4)
+    np.testing.assert_allclose(2.0 * np.linalg.inv(H), cov, rtol=2e-3, atol=1e-8)

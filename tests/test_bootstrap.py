@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import pymc_mixed as pmm
-from pymc_mixed.bootstrap import parametric_bootstrap, simulate
+from pymc_mixed.postfit.bootstrap import parametric_bootstrap, simulate
 
 
 @pytest.fixture(scope="module")

@@ -96,8 +96,9 @@ def test_unknown_dataset_lists_available():
 
 def test_parse_expands_bars():
     p = parse_formula("y ~ x + (1 + x || g) + (1 | a/b)")
-    assert [(b.lhs, b.group) for b in p.bars] == [("1", "g"), ("0 + x", "g"), ("1", "a"),
-                                                 ("1", "b:a")]
+    # lme4's findbars order (R 4.2, lme4 1.1-31): the innermost nesting first
+    assert [(b.lhs, b.group) for b in p.bars] == [("1", "g"), ("0 + x", "g"), ("1", "b:a"),
+                                                 ("1", "a")]
     assert p.fixed == "x"
 
 

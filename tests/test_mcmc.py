@@ -150,7 +150,7 @@ def test_cbpp_binomial():
 
 
 def test_default_priors_are_scale_aware():
-    from pymc_mixed.mcmc import Prior
+    from pymc_mixed.bayes import Prior
 
     df = pmm.datasets.load("sleepstudy")
     df2 = df.assign(Reaction=df["Reaction"] / 1000.0)
@@ -167,7 +167,7 @@ def test_default_priors_are_scale_aware():
 def test_priors_can_be_replaced():
     import pymc as pm
 
-    from pymc_mixed.mcmc import Prior
+    from pymc_mixed.bayes import Prior
 
     m = pmm.MixedModel(SLEEP, pmm.datasets.load("sleepstudy"))
     model0 = m.pymc_model

@@ -32,17 +32,24 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .agq import AGQObjective, check_agq
-from .optimize import (ConvergenceWarning, OptSummary, merge_optsums, minimize_with_edge_check)
-from .pirls import (GLMMData, LaplaceObjective, PIRLSFailure, check_separation, glm_fit)
+from ..errors import ConvergenceWarning
 from ..linalg import make_system
 from ..linalg.threads import single_threaded_blas
+from ..results import Curvature, GLMMResult
+from .agq import AGQObjective, check_agq
+from .base import register
+from .curvature import gradient_hessian, hessian
+from .glmdata import GLMMData, PIRLSFailure, check_separation, glm_fit
+from .optimize import OptSummary, merge_optsums, minimize_with_edge_check
+from .pirls import LaplaceObjective
 
-__all__ = ["fit_glmm", "hessian"]
+__all__ = ["fit_glmm", "objective_hessian"]
 
 
 def _minimize_lbfgsb(fg, x0, lower, *, gtol: float = 1e-5, maxiter: int = 500) -> OptSummary:
@@ -105,25 +112,6 @@ def _stage1_gradient(obj0, spec, x0, lower) -> OptSummary:
     return opt
 
 
-def hessian(f, x, step: float = 1e-4) -> np.ndarray:
-    """Central finite-difference Hessian of ``f`` at ``x`` (lme4's ``deriv12`` scheme)."""
-    x = np.asarray(x, dtype=float)
-    k = len(x)
-    H = np.empty((k, k))
-    f0 = f(x)
-    e = np.eye(k) * step
-    fp = np.array([f(x + e[i]) for i in range(k)])
-    fm = np.array([f(x - e[i]) for i in range(k)])
-    for i in range(k):
-        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / step**2
-        for j in range(i):
-            fpp = f(x + e[i] + e[j])
-            fmm = f(x - e[i] - e[j])
-            H[i, j] = H[j, i] = (fpp - fp[i] - fp[j] + 2 * f0 - fm[i] - fm[j] + fmm) / (
-                2 * step**2)
-    return H
-
-
 def objective_hessian(obj, x) -> np.ndarray:
     """Hessian of a Laplace/AGQ objective at ``x``: central differences of the analytic
     gradient when the objective has one (step 1e-5), else of its values (lme4's step 1e-4),
@@ -133,23 +121,48 @@ def objective_hessian(obj, x) -> np.ndarray:
     obj.pirls.tol = 1e-10
     try:
         if obj.has_gradient and not isinstance(obj, AGQObjective):
-            k, h = len(x), 1e-5
-            H = np.empty((k, k))
-            for i in range(k):
-                e = np.zeros(k)
-                e[i] = h
-                obj(x + e)
-                gp = obj.gradient()
-                obj(x - e)
-                gm = obj.gradient()
-                H[i] = (gp - gm) / (2 * h)
-            H = 0.5 * (H + H.T)
+            def grad(xx):
+                obj(xx)
+                return obj.gradient()
+            H = gradient_hessian(grad, x, 1e-5)
         else:
             H = hessian(obj, x, 1e-4)
     finally:
         obj.pirls.tol = tol
         obj(x)
     return H
+
+
+class _NaturalDeviance:
+    """``x -> obj(x)`` in the layout ``(theta, beta[, dispersion])`` with the dispersion natural
+    (the optimizer's ``x`` holds its logarithm). A class, not a closure, so results pickle."""
+
+    def __init__(self, obj, layout):
+        self.obj, self.layout = obj, layout
+
+    def __call__(self, x) -> float:
+        return self.obj(self.layout.to_log(x))
+
+
+class _NaturalHessian(_NaturalDeviance):
+    """:func:`objective_hessian` in the natural layout: ``d log(d) / d d = 1 / d`` for the
+    dispersion (the gradient term of the chain rule vanishes at the optimum)."""
+
+    def __call__(self, x) -> np.ndarray:
+        H = objective_hessian(self.obj, self.layout.to_log(x))
+        if self.layout.has_dispersion:
+            J = np.ones(self.layout.size)
+            J[-1] = 1.0 / x[-1]
+            H = H * np.outer(J, J)
+        return H
+
+
+def _curvature(spec, obj, xhat) -> Curvature:
+    """The objective and its Hessian handed to the result, in the model's parameter layout."""
+    layout = spec.layout
+    return Curvature(x_hat=layout.from_log(xhat),
+                     make_deviance=partial(_NaturalDeviance, obj, layout),
+                     hessian=hessian, objective_hessian=_NaturalHessian(obj, layout))
 
 
 def _glm_start(data: GLMMData):
@@ -184,7 +197,7 @@ def _joint_system(data: GLMMData, theta, eta, mu, disp):
 
 
 def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, **kwargs):
-    """Fit a GLMM by maximum likelihood; returns a :class:`~pymc_mixed.glmm_result.GLMMResult`.
+    """Fit a GLMM by maximum likelihood; returns a :class:`~pymc_mixed.results.GLMMResult`.
 
     Parameters
     ----------
@@ -207,28 +220,59 @@ def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, **kwargs):
 
 
 def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_BOBYQA",
-             ftol_rel: float = 1e-12, ftol_abs: float = 1e-7, xtol_abs: float = 1e-6,
-             maxfeval: int = 100_000, theta0=None, pirls_tol: float = 1e-4,
-             use_gradient: bool = True):
+              ftol_rel: float = 1e-12, ftol_abs: float = 1e-7, xtol_abs: float = 1e-6,
+              maxfeval: int = 100_000, theta0=None, pirls_tol: float = 1e-4,
+              use_gradient: bool = True):
     """The fit itself (see :func:`fit_glmm`), with BLAS threads already limited."""
-    from ..glmm_result import GLMMResult
-
     t_start = time.perf_counter()
     if nAGQ == 0:
         fast = True
     if fast and nAGQ > 1:
         raise ValueError("fast=True is lme4's nAGQ = 0; it cannot be combined with nAGQ > 1")
     check_agq(spec, nAGQ)
-    if spec.family.name == "gaussian" and spec.family.link == "identity":
+    if spec.kind == "lmm":
         raise ValueError("a Gaussian response with identity link is a linear mixed model: fit "
                          "it with fit_lmm (MixedModel.fit does this)")
     data = GLMMData(spec)
     opts = dict(ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxfeval=maxfeval,
                 optimizer=optimizer)
+    obj0, opt = _stage1(spec, data, theta0, pirls_tol, use_gradient, opts)
+    if fast:
+        stage = _Stage(opt=opt, obj=obj0, theta=opt.final[:spec.ntheta].copy(),
+                       beta=obj0.pirls.beta.copy(), disp=obj0.split(opt.final)[2],
+                       system=obj0.pirls.system)
+    else:
+        stage = _stage2(spec, data, nAGQ, obj0, opt, pirls_tol, use_gradient, opts)
+    res = _glmm_result(spec, data, stage, fast, nAGQ)
+    stage.opt.seconds = time.perf_counter() - t_start
+    msg = check_separation(data, res.beta, data.family.linkinv(stage.obj.pirls.eta))
+    if msg:
+        warnings.warn(msg, UserWarning, stacklevel=4)
+    if not stage.opt.converged:
+        warnings.warn(f"the GLMM fit did not converge ({stage.opt.returnvalue}); estimates may "
+                      "be unreliable", ConvergenceWarning, stacklevel=4)
+    return res
+
+
+@dataclass
+class _Stage:
+    """Where a stage of the fit ended: optimizer record, objective (PIRLS state at the
+    estimates), estimates, the PIRLS system giving ``vcov`` and the optimizer's ``x``."""
+
+    opt: OptSummary
+    obj: LaplaceObjective
+    theta: np.ndarray
+    beta: np.ndarray
+    disp: float | None
+    system: object
+    xhat: np.ndarray | None = None
+
+
+def _stage1(spec, data, theta0, pirls_tol, use_gradient, opts):
+    """Stage 1 (``nAGQ = 0``): ``(theta[, log dispersion])`` with ``beta`` inside PIRLS, from
+    the GLM's estimates. Returns the objective (left at the estimates) and the record."""
     beta_glm, disp0, _ = _glm_start(data)
     hasd = data.has_dispersion
-
-    # -- stage 1: nAGQ = 0 ------------------------------------------------------------------------
     obj0 = LaplaceObjective(data, fast=True, tol=pirls_tol)
     obj0.pirls.beta = beta_glm.copy()
     th0 = spec.theta_init if theta0 is None else np.asarray(theta0, dtype=float)
@@ -246,97 +290,91 @@ def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_B
     f1 = obj0(opt.final)
     if not np.isfinite(f1):
         raise PIRLSFailure(f"PIRLS failed at the nAGQ = 0 estimates: {obj0.last_error}")
-    theta1 = opt.final[:spec.ntheta].copy()
+    opt.fmin = f1
+    return obj0, opt
+
+
+def _stage2(spec, data, nAGQ, obj0, opt1, pirls_tol, use_gradient, opts) -> _Stage:
+    """Stage 2: ``(theta, gamma[, log dispersion])`` with ``beta = beta_1 + Rxx'^{-1} gamma``
+    (module notes), objective Laplace or AGQ, PIRLS over ``u`` only."""
+    hasd = data.has_dispersion
+    theta1 = opt1.final[:spec.ntheta].copy()
     beta1 = obj0.pirls.beta.copy()
-    disp1 = float(np.exp(opt.final[-1])) if hasd else None
+    disp1 = float(np.exp(opt1.final[-1])) if hasd else None
+    Rxx = obj0.pirls.system.Rxx()
+    obj = AGQObjective(data, nAGQ, tol=pirls_tol) if nAGQ > 1 else \
+        LaplaceObjective(data, fast=False, tol=pirls_tol)
+    obj.pirls.u = obj0.pirls.u.copy()
+    nt, p = spec.ntheta, spec.p
 
-    if fast:
-        opt.fmin = f1
-        pr = obj0.pirls
-        theta, beta, disp, u = theta1, beta1, disp1, pr.u.copy()
-        system = pr.system
-        objective_fn, xhat = None, None
-    else:
-        # -- stage 2: (theta, gamma[, log dispersion]), beta = beta1 + Rxx'^{-1} gamma -------------
-        Rxx = obj0.pirls.system.Rxx()
-        obj = AGQObjective(data, nAGQ, tol=pirls_tol) if nAGQ > 1 else \
-            LaplaceObjective(data, fast=False, tol=pirls_tol)
-        obj.pirls.u = obj0.pirls.u.copy()
-        nt, p = spec.ntheta, spec.p
+    def to_natural(y):
+        y = np.asarray(y, dtype=float)
+        beta = beta1 + (solve_triangular(Rxx, y[nt:nt + p], lower=True, trans="T")
+                        if p else np.zeros(0))
+        return np.concatenate([y[:nt], beta, y[nt + p:]])
 
-        def to_natural(y):
-            y = np.asarray(y, dtype=float)
-            beta = beta1 + (solve_triangular(Rxx, y[nt:nt + p], lower=True, trans="T")
-                            if p else np.zeros(0))
-            return np.concatenate([y[:nt], beta, y[nt + p:]])
+    def f2(y):
+        return obj(to_natural(y))
 
-        def f2(y):
-            return obj(to_natural(y))
+    y0 = np.concatenate([theta1, np.zeros(p), [np.log(disp1)] if hasd else []])
+    lower2 = np.concatenate([spec.theta_lower, np.full(p, -np.inf), [-np.inf] if hasd else []])
+    step2 = np.concatenate([np.maximum(0.1 * theta1, 0.02) * (spec.theta_lower == 0)
+                            + 0.05 * (spec.theta_lower != 0),
+                            np.full(p, 0.3), [0.1] if hasd else []])
+    opt2 = None
+    if use_gradient and obj.has_gradient and not isinstance(obj, AGQObjective):
+        def fg2(y):
+            val = f2(y)
+            if not np.isfinite(val):
+                return val, np.zeros_like(y)
+            g = obj.gradient()  # d/d(theta, beta); beta = beta1 + Rxx'^-1 gamma
+            return val, np.concatenate([g[:nt], solve_triangular(Rxx, g[nt:nt + p], lower=True)])
+        opt2 = _minimize_lbfgsb(fg2, y0, lower2)
+        if not opt2.converged:  # polish derivative-free from the best point
+            best = min(opt2.fitlog, key=lambda r: r[1])[0]
+            opt2 = merge_optsums(opt2, minimize_with_edge_check(f2, best, lower2, step2, **opts))
+    if opt2 is None:
+        opt2 = minimize_with_edge_check(f2, y0, lower2, step2, **opts)
+    opt2.fitlog = [(to_natural(x), f) for x, f in opt2.fitlog]  # log in (theta, beta)
+    return _stage2_end(data, obj, merge_optsums(opt1, opt2), to_natural(opt2.final))
 
-        y0 = np.concatenate([theta1, np.zeros(p), [np.log(disp1)] if hasd else []])
-        lower2 = np.concatenate([spec.theta_lower, np.full(p, -np.inf),
-                                 [-np.inf] if hasd else []])
-        step2 = np.concatenate([np.maximum(0.1 * theta1, 0.02) * (spec.theta_lower == 0)
-                                + 0.05 * (spec.theta_lower != 0),
-                                np.full(p, 0.3), [0.1] if hasd else []])
-        opt2 = None
-        if use_gradient and obj.has_gradient and not isinstance(obj, AGQObjective):
-            def fg2(y):
-                val = f2(y)
-                if not np.isfinite(val):
-                    return val, np.zeros_like(y)
-                g = obj.gradient()  # d/d(theta, beta); beta = beta1 + Rxx'^-1 gamma
-                return val, np.concatenate([g[:nt], solve_triangular(Rxx, g[nt:nt + p],
-                                                                     lower=True)])
-            opt2 = _minimize_lbfgsb(fg2, y0, lower2)
-            if not opt2.converged:  # polish derivative-free from the best point
-                best = min(opt2.fitlog, key=lambda r: r[1])[0]
-                opt2 = merge_optsums(opt2, minimize_with_edge_check(f2, best, lower2, step2, **opts))
-        if opt2 is None:
-            opt2 = minimize_with_edge_check(f2, y0, lower2, step2, **opts)
-        opt2.fitlog = [(to_natural(x), f) for x, f in opt2.fitlog]  # log in (theta, beta)
-        opt = merge_optsums(opt, opt2)
-        xhat = to_natural(opt2.final)
-        fmin = obj(xhat)
-        if not np.isfinite(fmin):
-            raise PIRLSFailure(f"PIRLS failed at the final estimates: {obj.last_error}")
-        opt.fmin = fmin
-        opt.final = xhat
-        theta, beta, disp = obj.split(xhat)
-        pr = obj.pirls
-        u = pr.u.copy()
-        system = _joint_system(data, theta, pr.eta, pr.mu, disp)
-        objective_fn = obj
 
+def _stage2_end(data, obj, opt, xhat) -> _Stage:
+    """Evaluate the objective at the final ``x`` (leaving PIRLS there) and collect the stage."""
+    fmin = obj(xhat)
+    if not np.isfinite(fmin):
+        raise PIRLSFailure(f"PIRLS failed at the final estimates: {obj.last_error}")
+    opt.fmin = fmin
+    opt.final = xhat
+    theta, beta, disp = obj.split(xhat)
+    pr = obj.pirls
+    system = _joint_system(data, theta, pr.eta, pr.mu, disp)
+    return _Stage(opt=opt, obj=obj, theta=theta, beta=beta, disp=disp, system=system, xhat=xhat)
+
+
+def _glmm_result(spec, data, stage: _Stage, fast: bool, nAGQ: int) -> GLMMResult:
+    """The declared result, in one constructor call."""
+    u = stage.obj.pirls.u.copy()
+    theta, beta, disp = stage.theta, stage.beta, stage.disp
     if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(theta)) and np.all(np.isfinite(u))):
         raise PIRLSFailure("the fit produced non-finite estimates")
-    res = GLMMResult()
-    res.spec = spec
-    res.nAGQ = 0 if fast else int(nAGQ)
-    res.fast = fast
-    res._theta = np.asarray(theta, dtype=float)
-    res.beta = np.asarray(beta, dtype=float)
-    res.u = u
-    res.objective = float(opt.fmin)
-    res.optsum = opt
-    res._resp = data.resp
-    res.dispersion = disp
-    if hasd and data.family.dispersion_kind == "scale":
-        res.sigma = float(data.family.phi(disp) ** 0.5)
-    Rx = system.Rxx()
+    sigma = None
+    if data.has_dispersion and data.family.dispersion_kind == "scale":
+        sigma = float(data.family.phi(disp) ** 0.5)
     if spec.p:
-        Rinv = solve_triangular(Rx, np.eye(spec.p), lower=True)
-        res._vcov_beta = Rinv.T @ Rinv
+        Rinv = solve_triangular(stage.system.Rxx(), np.eye(spec.p), lower=True)
+        vcov = Rinv.T @ Rinv
     else:
-        res._vcov_beta = np.zeros((0, 0))
-    res._condvar_blocks = (obj0.pirls.system if fast else obj.pirls.system).condvar_u()
-    res._objective_fn = objective_fn
-    res._xhat = xhat
-    opt.seconds = time.perf_counter() - t_start
-    msg = check_separation(data, res.beta, data.family.linkinv(pr.eta))
-    if msg:
-        warnings.warn(msg, UserWarning, stacklevel=4)
-    if not opt.converged:
-        warnings.warn(f"the GLMM fit did not converge ({opt.returnvalue}); estimates may be "
-                      "unreliable", ConvergenceWarning, stacklevel=4)
-    return res
+        vcov = np.zeros((0, 0))
+    curvature = None if fast else _curvature(spec, stage.obj, stage.xhat)
+    return GLMMResult(spec=spec, theta_hat=np.asarray(theta, dtype=float),
+                      beta=np.asarray(beta, dtype=float), u=u,
+                      objective=float(stage.opt.fmin), optsum=stage.opt, vcov_beta=vcov,
+                      condvar_blocks=stage.obj.pirls.system.condvar_u(), sigma=sigma,
+                      curvature=curvature, refit=partial(fit_glmm, spec), resp=data.resp,
+                      dispersion=disp, nAGQ=0 if fast else int(nAGQ), fast=fast)
+
+
+register("glmm", "laplace", partial(fit_glmm, nAGQ=1), default=True)
+register("glmm", "agq", fit_glmm)  # nAGQ > 1 points per dimension: fit(method="agq", nAGQ=9)
+register("glmm", "nAGQ0", partial(fit_glmm, fast=True))

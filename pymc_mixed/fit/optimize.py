@@ -8,18 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ConvergenceWarning, SingularFitWarning  # noqa: F401  (re-exported)
+
 __all__ = ["OptSummary", "minimize_bobyqa", "minimize_with_edge_check", "merge_optsums",
            "ConvergenceWarning", "SingularFitWarning"]
-
-
-class ConvergenceWarning(UserWarning):
-    """The optimizer stopped without meeting its convergence criteria."""
-
-
-class SingularFitWarning(UserWarning):
-    """An estimated random-effects covariance matrix is singular (lme4's "boundary (singular)
-    fit"): a variance at zero or a correlation at +-1. The fit is valid; the model is more
-    complex than the data support."""
 
 
 _RETURN_CODES = {

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from functools import partial
+
 from ..linalg import BlockedSystem
 from ..linalg.threads import single_threaded_blas
-from .optimize import minimize_with_edge_check
+from ..results import Curvature, LMMResult
+from .base import register
+from .curvature import hessian
+from .optimize import minimize_bobyqa, minimize_with_edge_check
 
-__all__ = ["LMMObjective", "fit_lmm"]
+__all__ = ["LMMObjective", "fit_lmm", "ml_deviance", "ResponseRefit"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -93,8 +98,6 @@ def fit_lmm(spec, REML: bool = True, *, theta0=None, optimizer: str = "LN_BOBYQA
 
 
 def _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfeval):
-    from ..results import LMMResult
-
     f_identity = obj(spec.theta_init)
     if not np.isfinite(f_identity):
         raise ValueError(
@@ -107,4 +110,81 @@ def _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfev
     theta = optsum.final
     fmin = obj(theta)  # leaves the factor at the optimum
     optsum.fmin = fmin
-    return LMMResult.from_objective(spec, obj, theta, optsum)
+    return _result(spec, obj, theta, optsum)
+
+
+def _result(spec, obj, theta, optsum) -> LMMResult:
+    """The result, read off the factor left at ``theta`` by ``obj``."""
+    system = obj.system
+    u, beta = system.solve()
+    sigma = obj.sigma()
+    if spec.p:
+        Rinv = np.linalg.inv(system.Rxx())
+        vcov = sigma**2 * Rinv.T @ Rinv
+    else:
+        vcov = np.zeros((0, 0))
+    theta = np.asarray(theta, dtype=float)
+    curvature = Curvature(x_hat=spec.layout.pack(theta, beta, sigma),
+                          make_deviance=partial(_layout_deviance, spec), hessian=hessian)
+    return LMMResult(spec=spec, theta_hat=theta, beta=beta, u=u, objective=float(optsum.fmin),
+                     optsum=optsum, vcov_beta=vcov, condvar_blocks=system.condvar_u,
+                     sigma=sigma, method="REML" if obj.REML else "ML", curvature=curvature,
+                     refit=partial(fit_lmm, spec), REML=obj.REML,
+                     response_refitter=partial(ResponseRefit, spec, obj.REML))
+
+
+def ml_deviance(spec):
+    """``f(theta, beta, sigma) -> -2 log L``: the (non-profiled) ML deviance of an LMM.
+
+    From the blocked factor at ``theta``: ``log|L|^2 + n log(2 pi sigma^2) +
+    (r^2 + ||R_X' (beta - beta_hat)||^2) / sigma^2 - sum log w`` (Bates et al. 2015).
+    """
+    obj = LMMObjective(spec, REML=False)
+    n = obj.n
+
+    def f(theta, beta, sigma) -> float:
+        obj(np.asarray(theta, dtype=float))
+        s = obj.system
+        _, bhat = s.solve()
+        r2 = s.pwrss()
+        quad = 0.0
+        if spec.p:
+            d = s.Rxx().T @ (np.asarray(beta, dtype=float) - bhat)
+            quad = float(d @ d)
+        return float(s.logdet() + n * (_LOG_2PI + 2.0 * np.log(sigma))
+                     + (r2 + quad) / sigma**2 - obj._sum_log_w)
+
+    return f
+
+
+def _layout_deviance(spec):
+    """:func:`ml_deviance` as a function of the layout vector ``x = (theta, beta, sigma)``."""
+    dev, layout = ml_deviance(spec), spec.layout
+    return lambda x: dev(*layout.unpack(x))
+
+
+class ResponseRefit:
+    """Refit theta to new responses with the blocked system's structure kept (every
+    cross-product but those with ``y`` is reused): the parametric bootstrap's inner fit, started
+    at a given theta (as MixedModels.jl's ``parametricbootstrap``)."""
+
+    def __init__(self, spec, REML: bool):
+        self.spec = spec
+        self.obj = LMMObjective(spec, REML)
+
+    def threads(self):
+        """BLAS thread limit for a run of refits (see :func:`single_threaded_blas`)."""
+        return single_threaded_blas(self.obj.system.m)
+
+    def __call__(self, y, theta0, step):
+        """``(theta, beta, sigma)`` of the fit to response ``y`` started at ``theta0``."""
+        spec, obj = self.spec, self.obj
+        obj.system.set_weights(spec.prior_weights, y - spec.offset_or_zero)
+        opt = minimize_bobyqa(obj, theta0, spec.theta_lower, initial_step=step, keep_log=False)
+        obj(opt.final)
+        _, beta = obj.system.solve()
+        return opt.final, beta, obj.sigma()
+
+
+register("lmm", "REML", partial(fit_lmm, REML=True), default=True)
+register("lmm", "ML", partial(fit_lmm, REML=False))

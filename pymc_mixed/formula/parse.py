@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import FormulaError
+
 __all__ = ["Bar", "ParsedFormula", "parse_formula", "split_top_level"]
 
 
@@ -47,12 +49,12 @@ def split_top_level(text: str, sep: str) -> list[str]:
         elif ch in ")]}":
             depth -= 1
             if depth < 0:
-                raise ValueError(f"unbalanced parentheses in {text!r}")
+                raise FormulaError(f"unbalanced parentheses in {text!r}")
         elif ch == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
     if depth != 0:
-        raise ValueError(f"unbalanced parentheses in {text!r}")
+        raise FormulaError(f"unbalanced parentheses in {text!r}")
     parts.append(text[start:])
     return [p.strip() for p in parts]
 
@@ -72,10 +74,11 @@ def _strip_outer_parens(text: str) -> str | None:
 
 
 def _expand_group(group: str) -> list[str]:
-    """Expand nesting: ``a/b`` -> ``a`` and ``b:a``; ``a/b/c`` -> ``a``, ``b:a``, ``c:b:a``.
+    """Expand nesting: ``a/b`` -> ``b:a`` and ``a``; ``a/b/c`` -> ``c:b:a``, ``b:a``, ``a``.
 
     lme4 names the nested factor ``b:a`` (inner first), and so do we, so that users find the
-    names they know from ``VarCorr`` output.
+    names they know from ``VarCorr`` output; the innermost comes first, as in lme4's
+    ``findbars`` (the order decides theta's order when terms tie in number of levels).
     """
     group = re.sub(r"\s+", "", group)
     if "/" not in group:
@@ -85,7 +88,7 @@ def _expand_group(group: str) -> list[str]:
     for part in parts:
         outer = [part, *outer]
         out.append(":".join(outer))
-    return out
+    return out[::-1]
 
 
 def _lhs_terms(lhs: str) -> list[str]:
@@ -119,15 +122,15 @@ def parse_formula(formula: str) -> ParsedFormula:
     intercept remains, ``"0"`` when it was removed) and the expanded bars, in formula order.
     """
     if not isinstance(formula, str) or "~" not in formula:
-        raise ValueError(f"formula must be a string 'response ~ terms', got {formula!r}")
+        raise FormulaError(f"formula must be a string 'response ~ terms', got {formula!r}")
     lhs, _, rhs = formula.partition("~")
     response = lhs.strip()
     if not response:
-        raise ValueError(f"formula {formula!r} has no response on the left of '~'")
+        raise FormulaError(f"formula {formula!r} has no response on the left of '~'")
     fixed, bars = [], []
     for term in split_top_level(rhs, "+"):
         if not term:
-            raise ValueError(f"empty term in formula {formula!r}")
+            raise FormulaError(f"empty term in formula {formula!r}")
         inner = _strip_outer_parens(term)
         if inner is None or "|" not in inner:
             fixed.append(term)
@@ -136,7 +139,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         left, _, right = inner.partition("||" if double else "|")
         left, right = left.strip(), right.strip()
         if not left or not right or "|" in right:
-            raise ValueError(f"cannot read random-effects term {term!r} in {formula!r}")
+            raise FormulaError(f"cannot read random-effects term {term!r} in {formula!r}")
         lhs_list = _lhs_terms(left) if double else [left]
         for group in _expand_group(right):
             for part in lhs_list:

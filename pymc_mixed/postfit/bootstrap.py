@@ -2,7 +2,8 @@
 
 A bootstrap refit changes only the response, so the blocked system's structure (and every
 cross-product but those with ``y``) is reused: each replicate costs a few dozen evaluations
-started at the original estimate (as MixedModels.jl's ``parametricbootstrap``).
+started at the original estimate (as MixedModels.jl's ``parametricbootstrap``). The refit is
+the estimator's, handed to the result as ``result.response_refitter``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def simulate(result, nsim: int = 1, seed=None, beta=None, theta=None, sigma=None
     Parameters default to the estimates; pass ``beta``, ``theta``, ``sigma`` to simulate from
     other values. Returns an array of shape (nsim, n).
     """
-    if result.spec.family.name != "gaussian":
+    if result.spec.kind != "lmm":
         raise NotImplementedError("simulate() is available for linear mixed models")
     spec = result.spec
     rng = np.random.default_rng(seed)
@@ -30,7 +31,7 @@ def simulate(result, nsim: int = 1, seed=None, beta=None, theta=None, sigma=None
     theta = result._theta if theta is None else np.asarray(theta, dtype=float)
     sigma = result.sigma if sigma is None else float(sigma)
     w = spec.prior_weights
-    mean = spec.X @ beta + spec.offset_or_zero
+    mean = spec.mean.predict_numpy(spec, beta, None)
     out = np.empty((nsim, spec.n))
     for i in range(nsim):
         # b = sigma * Lambda_theta u: theta is relative to the residual scale in an LMM
@@ -61,30 +62,27 @@ class BootstrapResult:
 
 def parametric_bootstrap(result, n: int = 1000, seed=None, progressbar: bool = True):
     """Refit the model to ``n`` responses simulated from it; returns a :class:`BootstrapResult`
-    with columns for each fixed effect, ``sigma`` and each theta element."""
-    from .fit.optimize import ConvergenceWarning, minimize_bobyqa
-    from .fit.pls import LMMObjective
-    from .linalg.threads import single_threaded_blas
+    with one column per parameter in the model's layout (:class:`~pymc_mixed.spec.ParamLayout`):
+    each theta element, each fixed effect, ``sigma``."""
+    from ..errors import ConvergenceWarning
 
     spec = result.spec
-    obj = LMMObjective(spec, result.REML)
+    if getattr(result, "response_refitter", None) is None:
+        raise NotImplementedError("parametric_bootstrap() is available for linear mixed models")
+    refit = result.response_refitter()
     ys = simulate(result, nsim=n, seed=seed)
     step = np.maximum(0.1 * np.abs(result._theta), 0.02)
-    names = list(spec.xnames) + ["sigma"] + list(spec.theta_names)
-    rows = np.empty((n, len(names)))
+    layout = spec.layout
+    rows = np.empty((n, layout.size))
     iterator = range(n)
     if progressbar:
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, desc="bootstrap", unit="fit")
-    with single_threaded_blas(obj.system.m), warnings.catch_warnings():
+    with refit.threads(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i in iterator:
-            obj.system.set_weights(spec.prior_weights, ys[i] - spec.offset_or_zero)
-            opt = minimize_bobyqa(obj, result._theta, spec.theta_lower, initial_step=step,
-                                  keep_log=False)
-            obj(opt.final)
-            _, beta = obj.system.solve()
-            rows[i] = np.concatenate([beta, [obj.sigma()], opt.final])
-    est = pd.Series(np.concatenate([result.beta, [result.sigma], result._theta]), index=names)
-    return BootstrapResult(replicates=pd.DataFrame(rows, columns=names), estimate=est)
+            theta, beta, sigma = refit(ys[i], result._theta, step)
+            rows[i] = layout.pack(theta, beta, sigma)
+    est = pd.Series(layout.pack(result._theta, result.beta, result.sigma), index=layout.names)
+    return BootstrapResult(replicates=pd.DataFrame(rows, columns=layout.names), estimate=est)

@@ -8,24 +8,17 @@ Names are shared by maximum-likelihood fits and posteriors, so the two line up i
   (dims ``g``, ``g_coef``), with factor levels and column names as coordinates.
 
 Groups: ``mle`` (point estimates), ``fit_stats``, ``observed_data``, ``constant_data``, and
-optionally ``posterior``-shaped draws (see :mod:`pymc_mixed.approx`).
+optionally ``posterior``-shaped draws (made by :mod:`pymc_mixed.postfit.approx`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..spec import block_diag, coef_dim, corr_dims, factor_groups
+from .constant_data import constant_data, observed_data
+
 __all__ = ["group_parameters", "result_to_datatree", "coef_dim", "corr_dims"]
-
-
-def coef_dim(group: str) -> str:
-    """Name of the dimension of a grouping factor's random-effect columns."""
-    return f"{group}_coef"
-
-
-def corr_dims(group: str) -> tuple[str, str]:
-    """Names of the two dimensions of a grouping factor's correlation matrix."""
-    return f"{group}_coef", f"{group}_coef_bis"
 
 
 def group_parameters(spec, covs: list[np.ndarray]) -> dict[str, dict]:
@@ -35,26 +28,15 @@ def group_parameters(spec, covs: list[np.ndarray]) -> dict[str, dict]:
     Returns {group: {"cnames": [...], "cov": (k, k), "sd": (k,), "corr": (k, k) or None}}.
     """
     out: dict[str, dict] = {}
-    for t, c in zip(spec.reterms, covs):
-        if t.group in out:
-            prev = out[t.group]
-            k0 = len(prev["cnames"])
-            cov = np.zeros((k0 + t.p, k0 + t.p))
-            cov[:k0, :k0] = prev["cov"]
-            cov[k0:, k0:] = c
-            prev["cov"] = cov
-            prev["cnames"] = prev["cnames"] + list(t.cnames)
-            prev["correlated"] = prev["correlated"] or t.p > 1
-        else:
-            out[t.group] = {"cnames": list(t.cnames), "cov": c, "correlated": t.p > 1,
-                            "levels": list(t.levels)}
-    for g in out.values():
-        sd = np.sqrt(np.diag(g["cov"]))
-        g["sd"] = sd
+    for g, info in factor_groups(spec.reterms).items():
+        cov = block_diag([covs[k] for k in info["terms"]])
+        sd = np.sqrt(np.diag(cov))
         with np.errstate(invalid="ignore", divide="ignore"):
-            corr = g["cov"] / np.outer(sd, sd)
+            corr = cov / np.outer(sd, sd)
         np.fill_diagonal(corr, 1.0)
-        g["corr"] = corr if g["correlated"] else None
+        out[g] = {"cnames": info["cnames"], "cov": cov, "correlated": info["correlated"],
+                  "levels": info["levels"], "sd": sd,
+                  "corr": corr if info["correlated"] else None}
     return out
 
 
@@ -91,29 +73,6 @@ def _point_dataset(result):
     return xr.Dataset(data, coords=coords)
 
 
-def _observed(result):
-    import xarray as xr
-
-    spec = result.spec
-    obs = np.arange(spec.n)
-    observed = xr.Dataset({spec.response_name: ("obs", spec.y)}, coords={"obs": obs})
-    const = {"X": (("obs", "coef"), spec.X)}
-    seen = set()
-    for t in spec.reterms:
-        if t.group in seen:
-            continue
-        seen.add(t.group)
-        const[f"group_{t.group}"] = ("obs", np.asarray(t.levels, dtype=object)[t.refs].astype(str))
-    if spec.weights is not None:
-        const["weights"] = ("obs", spec.weights)
-    if spec.offset is not None:
-        const["offset"] = ("obs", spec.offset)
-    if spec.trials is not None:
-        const["trials"] = ("obs", np.asarray(spec.trials, dtype=float))
-    constant = xr.Dataset(const, coords={"obs": obs, "coef": spec.xnames})
-    return observed, constant
-
-
 def _fit_stats(result):
     import xarray as xr
 
@@ -135,25 +94,20 @@ def _fit_stats(result):
                              "returnvalue": o.returnvalue})
 
 
-def result_to_datatree(result, draws: int = 0, chains: int = 1, seed=None):
-    """Build the DataTree of a maximum-likelihood fit.
-
-    ``draws > 0`` adds a ``posterior`` group of draws from the asymptotic normal approximation
-    at the optimum (see :func:`pymc_mixed.approx.normal_approximation`).
-    """
+def result_to_datatree(result, posterior=None):
+    """Build the DataTree of a maximum-likelihood fit; ``posterior`` (a Dataset of draws, e.g.
+    from :func:`pymc_mixed.postfit.approx.normal_approximation`, which
+    ``result.to_datatree(draws=...)`` adds) becomes the ``posterior`` group."""
     import xarray as xr
 
-    observed, constant = _observed(result)
     groups = {
         "mle": _point_dataset(result),
         "fit_stats": _fit_stats(result),
-        "observed_data": observed,
-        "constant_data": constant,
+        "observed_data": observed_data(result.spec),
+        "constant_data": constant_data(result.spec),
     }
-    if draws:
-        from .approx import normal_approximation
-
-        groups["posterior"] = normal_approximation(result, draws=draws, chains=chains, seed=seed)
+    if posterior is not None:
+        groups["posterior"] = posterior
     tree = xr.DataTree.from_dict(groups)
     tree.attrs.update({
         "formula": result.spec.formula,

@@ -1,35 +1,107 @@
 """Fitted mixed models: estimates, random effects, fit statistics, summaries and DataTrees.
 
 Names follow lme4's user vocabulary (``fixef``, ``ranef``, ``VarCorr``, ``isSingular``) in
-Python spelling. A Result holds the numbers and the factor at the optimum; it never calls back
-into an optimizer.
+Python spelling. A result is a declared record that its estimator fills in one constructor
+call; what inference after the fit needs from the estimator (the deviance and its curvature, a
+refit) is handed over as values (:class:`Curvature`, ``refit``), so no result module imports
+an estimator.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
 import numpy as np
 import pandas as pd
 
+from ..spec import factor_groups
 from .varcorr import VarCorr, term_covariances
 
-__all__ = ["MixedModelResult", "LMMResult"]
+__all__ = ["Curvature", "MixedModelResult"]
+
+
+@dataclass(eq=False)
+class Curvature:
+    """The ML deviance of a fit near its estimates, handed to the result by the estimator.
+
+    Parameters are the model's layout ``x = (theta, beta[, dispersion])``
+    (:class:`~pymc_mixed.spec.ParamLayout`), dispersion on its natural scale.
+
+    x_hat : the estimates in that layout.
+    make_deviance : ``() -> f`` with ``f(x) = -2 log L`` (ML, not profiled), built on first use.
+    hessian : ``(f, x, step) -> H``: the package's finite-difference Hessian
+        (:func:`pymc_mixed.fit.curvature.hessian`), for functions of other parameterizations.
+    objective_hessian : ``x -> H``, the Hessian of the deviance in ``x`` by the estimator's
+        best means (GLMMs: differences of the analytic gradient), or None.
+    """
+
+    x_hat: np.ndarray
+    make_deviance: Callable[[], Callable]
+    hessian: Callable
+    objective_hessian: Callable | None = None
+    _deviance: Callable | None = field(default=None, init=False, repr=False)
+
+    @property
+    def deviance(self) -> Callable:
+        """``f(x) = -2 log L`` in the model's parameter layout."""
+        if self._deviance is None:
+            self._deviance = self.make_deviance()
+        return self._deviance
 
 
 def _fmt_table(df: pd.DataFrame, digits: int = 4) -> str:
     return df.to_string(float_format=lambda v: f"{v:.{digits}g}")
 
 
+@dataclass(eq=False, repr=False)
 class MixedModelResult:
     """Common part of every maximum-likelihood fit of a mixed model.
 
-    Attributes set by the estimator: ``spec``, ``theta`` (array, lme4 order), ``beta``,
-    ``u`` (spherical conditional modes, term order), ``objective``, ``optsum``, ``method``.
-    Subclasses supply ``sigma`` (None when the family has no scale), ``_vcov_beta`` and
-    ``_condvar_u`` (diagonal blocks of the conditional covariance of ``u``).
+    Filled by the estimator in one constructor call:
+
+    spec : the model (:class:`~pymc_mixed.spec.ModelSpec`).
+    theta_hat : covariance parameters (array, lme4 order; ``theta`` is the named Series).
+    beta : fixed effects.  u : spherical conditional modes (term order).
+    objective : the minimized criterion (-2 log L, or the REML criterion).
+    optsum : the optimizer's record (:class:`~pymc_mixed.fit.optimize.OptSummary`).
+    vcov_beta : covariance matrix of ``beta``.
+    condvar_blocks : per term the conditional covariances of ``u`` (levels, p, p), or a
+        callable computing them on first use.
+    sigma : residual SD (None when the family has no scale).  method : ``"ML"``/``"REML"``.
+    curvature : the deviance and its Hessian for post-fit inference (:class:`Curvature`).
+    refit : ``refit(**options) -> result``: the same model fitted again (anova refits REML
+        fits by ML with ``refit(REML=False)``).
     """
 
-    method = "ML"
+    spec: Any
+    theta_hat: np.ndarray
+    beta: np.ndarray
+    u: np.ndarray
+    objective: float
+    optsum: Any
+    vcov_beta: np.ndarray
+    condvar_blocks: Any
+    sigma: float | None = None
+    method: str = "ML"
+    curvature: Curvature | None = None
+    refit: Callable | None = None
+
     engine = "pymc_mixed"
+
+    @property
+    def _theta(self) -> np.ndarray:
+        return self.theta_hat
+
+    @property
+    def _vcov_beta(self) -> np.ndarray:
+        return self.vcov_beta
+
+    def _condvar_u(self) -> list[np.ndarray]:
+        """Per term, the conditional covariances of ``u`` (computed once)."""
+        if callable(self.condvar_blocks):
+            self.condvar_blocks = self.condvar_blocks()
+        return self.condvar_blocks
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -83,11 +155,10 @@ class MixedModelResult:
     @property
     def ranef(self) -> dict[str, pd.DataFrame]:
         """Conditional modes of the random effects: {grouping factor: levels x columns}."""
-        out: dict[str, pd.DataFrame] = {}
-        for t, b in zip(self.spec.reterms, self._b_blocks()):
-            df = pd.DataFrame(b, index=pd.Index(t.levels, name=t.group), columns=t.cnames)
-            out[t.group] = pd.concat([out[t.group], df], axis=1) if t.group in out else df
-        return out
+        blocks = self._b_blocks()
+        return {g: pd.DataFrame(np.concatenate([blocks[k] for k in info["terms"]], axis=1),
+                                index=pd.Index(info["levels"], name=g), columns=info["cnames"])
+                for g, info in factor_groups(self.spec.reterms).items()}
 
     @property
     def condvar(self) -> dict[str, np.ndarray]:
@@ -96,19 +167,13 @@ class MixedModelResult:
         As lme4's ``ranef(fit, condVar = TRUE)``: given the estimates of beta and the
         covariance parameters; terms on the same factor form a block-diagonal matrix.
         """
+        from ..spec import block_diag
+
         scale2 = self._re_scale**2
-        out: dict[str, np.ndarray] = {}
-        for t, T, blk in zip(self.spec.reterms, self.spec.Ts(self._theta), self._condvar_u()):
-            v = scale2 * np.einsum("ab,jbc,dc->jad", T, blk, T)
-            if t.group in out:
-                prev = out[t.group]
-                k0, k1 = prev.shape[1], v.shape[1]
-                merged = np.zeros((t.nlevels, k0 + k1, k0 + k1))
-                merged[:, :k0, :k0] = prev
-                merged[:, k0:, k0:] = v
-                v = merged
-            out[t.group] = v
-        return out
+        per_term = [scale2 * np.einsum("ab,jbc,dc->jad", T, blk, T)
+                    for T, blk in zip(self.spec.Ts(self._theta), self._condvar_u())]
+        return {g: block_diag([per_term[k] for k in info["terms"]])
+                for g, info in factor_groups(self.spec.reterms).items()}
 
     # -- fit statistics -------------------------------------------------------------------------
     @property
@@ -151,7 +216,7 @@ class MixedModelResult:
     # -- fitted values ------------------------------------------------------------------------------
     def linear_predictor(self) -> np.ndarray:
         """``X beta + Z b + offset`` for the observations of the fit."""
-        return self.spec.X @ self.beta + self.spec.offset_or_zero + self.spec.Zb(self._b_blocks())
+        return self.spec.mean.predict_numpy(self.spec, self.beta, self._b_blocks())
 
     @property
     def fitted(self) -> np.ndarray:
@@ -171,28 +236,22 @@ class MixedModelResult:
             of zero (their expected value); with False they raise an error instead.
         offset : offset for ``newdata`` (array), if the model has one.
         """
-        from .formula.build import group_labels
+        from ..formula.build import group_labels, level_index
 
         include_re = re_form is None or re_form is True
         if re_form not in (None, True, False, "~0", "~ 0", "NA"):
             raise ValueError("re_form must be None (all random effects) or '~0' (none)")
         spec = self.spec
         if newdata is None:
-            eta = spec.X @ self.beta + spec.offset_or_zero
-            if include_re:
-                eta = self.linear_predictor()
-            return eta
-        eta = spec.X_on(newdata) @ self.beta
-        if offset is not None:
-            eta = eta + np.asarray(offset, dtype=float)
+            return self.linear_predictor() if include_re else \
+                spec.mean.predict_numpy(spec, self.beta, None)
+        eta = spec.X_on(newdata) @ self.beta + spec.offset_on(newdata, offset)
         if not include_re:
             return eta
         for t, b in zip(spec.reterms, self._b_blocks()):
-            labels = group_labels(newdata, t.group)
-            index = {lev: i for i, lev in enumerate(t.levels)}
-            idx = np.array([index.get(lab, -1) for lab in labels])
+            idx = level_index(t, newdata)  # by value: 1 matches 1.0, a:b levels are tuples
             if not allow_new_levels and np.any(idx < 0):
-                new = sorted(set(labels[idx < 0]))
+                new = sorted(set(group_labels(newdata, t.group)[idx < 0]))
                 raise ValueError(f"new levels of {t.group!r} in newdata: {new[:5]}; "
                                  "use allow_new_levels=True to predict them at b = 0")
             z = t.design.on(newdata)
@@ -271,41 +330,12 @@ class MixedModelResult:
     def to_datatree(self, draws: int = 0, chains: int = 1, seed=None):
         """The fit as an :class:`xarray.DataTree` (see :mod:`pymc_mixed.datatree`);
         ``draws > 0`` adds a ``posterior`` group of draws from the normal approximation at
-        the optimum (:func:`pymc_mixed.approx.normal_approximation`)."""
-        from .datatree import result_to_datatree
+        the optimum (:func:`pymc_mixed.postfit.approx.normal_approximation`)."""
+        from ..datatree import result_to_datatree
 
-        return result_to_datatree(self, draws=draws, chains=chains, seed=seed)
+        posterior = None
+        if draws:
+            from ..postfit.approx import normal_approximation
 
-
-class LMMResult(MixedModelResult):
-    """A linear mixed model fitted by exact ML or REML."""
-
-    @classmethod
-    def from_objective(cls, spec, objective, theta, optsum) -> "LMMResult":
-        """Read the estimates off the factor left at ``theta`` by ``objective``."""
-        self = cls()
-        self.spec = spec
-        self.method = "REML" if objective.REML else "ML"
-        self.REML = objective.REML
-        self._theta = np.asarray(theta, dtype=float)
-        self.objective = float(optsum.fmin)
-        self.optsum = optsum
-        self._system = objective.system
-        self.u, self.beta = objective.system.solve()
-        self.sigma = objective.sigma()
-        Rx = objective.system.Rxx()
-        if spec.p:
-            Rinv = np.linalg.inv(Rx)
-            self._vcov_beta = self.sigma**2 * Rinv.T @ Rinv
-        else:
-            self._vcov_beta = np.zeros((0, 0))
-        return self
-
-    def _condvar_u(self) -> list[np.ndarray]:
-        if not hasattr(self, "_condvar_cache"):
-            self._condvar_cache = self._system.condvar_u()
-        return self._condvar_cache
-
-    def _header(self) -> str:
-        how = "REML" if self.REML else "maximum likelihood"
-        return f"Linear mixed model fit by {how}"
+            posterior = normal_approximation(self, draws=draws, chains=chains, seed=seed)
+        return result_to_datatree(self, posterior)

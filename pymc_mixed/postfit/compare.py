@@ -7,7 +7,7 @@ posterior mean, the standard error or posterior SD and an interval, for every so
 A source can be
 
 * a maximum-likelihood Result: its estimates; standard errors and intervals from the normal
-  approximation at the optimum (:mod:`pymc_mixed.approx`; the fixed effects' standard errors
+  approximation at the optimum (:mod:`pymc_mixed.postfit.approx`; the fixed effects' standard errors
   are the Result's own);
 * a DataTree with a ``posterior`` group (``MixedModel.sample``, or ``Result.to_datatree``
   with draws -- whose ``mle`` group then gives the estimates);
@@ -78,7 +78,7 @@ def _point_stats(ds, var_names):
 
 def _from_result(res, var_names, prob, draws, seed):
     from .approx import normal_approximation
-    from .datatree import result_to_datatree
+    from ..datatree import result_to_datatree
 
     mle = result_to_datatree(res)["mle"].to_dataset()
     rows = _point_stats(mle, var_names)

@@ -3,18 +3,20 @@
 ``normal_approximation(result)`` draws from the normal approximation at the optimum -- the
 Laplace approximation of the posterior under flat priors, as pymc-extras' ``fit_laplace``
 does -- and returns them with the names, dims and coordinates of the ``mle`` group
-(:mod:`pymc_mixed.datatree`) and of a NUTS posterior (:mod:`pymc_mixed.mcmc`), so every ArviZ
+(:mod:`pymc_mixed.datatree`) and of a NUTS posterior (:mod:`pymc_mixed.bayes`), so every ArviZ
 summary and plot takes an ML fit and a posterior alike.
 
 How the draws are made:
 
 * the parameters ``psi = (theta*, beta, log dispersion)`` -- ``theta*`` is ``theta`` with
   its diagonal elements (standard-deviation-like, >= 0) on the log scale -- are drawn from
-  ``N(psi_hat, 2 H^-1)`` with ``H`` the Hessian of the non-profiled ``-2 log L`` in ``psi``:
-  for a linear mixed model the exact deviance, differentiated by central differences; for a
-  GLMM the Laplace/AGQ objective of the fit, by its own Hessian routine (central differences
-  of its analytic gradient), with the chain rule for the log scale. The dispersion is the
-  residual SD ``sigma`` of an LMM, the family's dispersion of a GLMM.
+  ``N(psi_hat, 2 H^-1)`` with ``H`` the Hessian of the non-profiled ``-2 log L`` in ``psi``.
+  Both come from the fit's :class:`~pymc_mixed.results.Curvature`, handed over by its
+  estimator: for a linear mixed model the exact deviance, differentiated in ``psi`` by the
+  package's finite-difference Hessian; for a GLMM the Hessian of the Laplace/AGQ objective by
+  the estimator's own means (central differences of its analytic gradient), with the chain
+  rule for the log scale. The dispersion is the residual SD ``sigma`` of an LMM, the family's
+  dispersion of a GLMM.
 * diagonal ``theta`` elements at the boundary (below ``1e-4``: a singular fit) are held at
   their estimate; the normal approximation has no meaning there.
 * REML fits are centred at the REML estimates with the curvature of the ML deviance.
@@ -30,40 +32,11 @@ import warnings
 
 import numpy as np
 
-from .datatree import coef_dim, corr_dims
+from ..spec import block_diag, coef_dim, corr_dims, factor_groups
 
-__all__ = ["normal_approximation", "lmm_deviance", "laplace_covariance"]
+__all__ = ["normal_approximation", "laplace_covariance"]
 
-_LOG_2PI = np.log(2.0 * np.pi)
 _BOUNDARY = 1e-4
-
-
-def lmm_deviance(spec):
-    """``f(theta, beta, sigma) -> -2 log L``: the (non-profiled) ML deviance of an LMM.
-
-    From the blocked factor at ``theta``: ``log|L|^2 + n log(2 pi sigma^2) +
-    (r^2 + ||R_X' (beta - beta_hat)||^2) / sigma^2 - sum log w`` (Bates et al. 2015).
-    """
-    from .fit.pls import LMMObjective
-
-    obj = LMMObjective(spec, REML=False)
-    w = spec.weights
-    sum_log_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
-    n = int(np.count_nonzero(spec.prior_weights))
-
-    def f(theta, beta, sigma) -> float:
-        obj(np.asarray(theta, dtype=float))
-        s = obj.system
-        _, bhat = s.solve()
-        r2 = s.pwrss()
-        quad = 0.0
-        if spec.p:
-            d = s.Rxx().T @ (np.asarray(beta, dtype=float) - bhat)
-            quad = float(d @ d)
-        return float(s.logdet() + n * (_LOG_2PI + 2.0 * np.log(sigma))
-                     + (r2 + quad) / sigma**2 - sum_log_w)
-
-    return f
 
 
 class _Param:
@@ -72,13 +45,13 @@ class _Param:
     def __init__(self, result):
         spec = result.spec
         self.spec = spec
-        self.is_lmm = not hasattr(result, "_objective_fn")
-        self.theta = np.asarray(result._theta, dtype=float)
-        self.beta = np.asarray(result.beta, dtype=float)
-        if self.is_lmm:
-            self.disp = float(result.sigma)
-        else:
-            self.disp = None if result.dispersion is None else float(result.dispersion)
+        self.is_lmm = spec.kind == "lmm"
+        curv = result.curvature
+        if curv is None:
+            raise ValueError("the normal approximation needs the objective of the fit; nAGQ = 0 "
+                             "fits profile beta out of theirs (refit with nAGQ >= 1)")
+        self.theta, self.beta, disp = spec.layout.unpack(curv.x_hat)
+        self.disp = None if disp is None else float(disp)
         diag = spec.theta_lower == 0
         self.log_idx = diag & (self.theta >= _BOUNDARY)
         self.fixed = diag & (self.theta < _BOUNDARY)
@@ -120,49 +93,24 @@ class _Param:
         return [n for n, k in zip(names, self.keep) if k]
 
 
-def _fd_hessian(f, x0, steps) -> np.ndarray:
-    k = len(x0)
-    H = np.empty((k, k))
-    f0 = f(x0)
-    E = np.diag(steps)
-    fp = np.array([f(x0 + E[i]) for i in range(k)])
-    fm = np.array([f(x0 - E[i]) for i in range(k)])
-    for i in range(k):
-        H[i, i] = (fp[i] - 2.0 * f0 + fm[i]) / steps[i] ** 2
-        for j in range(i):
-            fpp = f(x0 + E[i] + E[j])
-            fpm = f(x0 + E[i] - E[j])
-            fmp = f(x0 - E[i] + E[j])
-            fmm = f(x0 - E[i] - E[j])
-            H[i, j] = H[j, i] = (fpp - fpm - fmp + fmm) / (4.0 * steps[i] * steps[j])
-    return H
-
-
 def _hessian(result, par: _Param) -> np.ndarray:
-    """Hessian of -2 log L in psi."""
-    if par.is_lmm:
-        dev = lmm_deviance(result.spec)
-        nt, p = par.nt, result.spec.p
+    """Hessian of -2 log L in psi, from the curvature the estimator handed the result."""
+    curv = result.curvature
+    if curv.objective_hessian is None:
+        # differentiate the deviance in psi itself, beta steps scaled by its standard errors
+        dev, p = curv.deviance, result.spec.p
 
         def f(psi):
-            x = par.to_natural(psi)
-            return dev(x[:nt], x[nt:nt + p], x[-1])
+            return dev(par.to_natural(psi))
 
         psi0 = par.psi_hat()
         se = np.sqrt(np.clip(np.diag(result._vcov_beta), 0, None)) if p else np.zeros(0)
         steps = 1e-4 * np.maximum(np.abs(psi0), 1.0)
         beta_pos = np.arange(len(psi0))[int(par.free_theta.sum()):][:p]
         steps[beta_pos] = np.where(se > 0, 1e-3 * se, steps[beta_pos])
-        return _fd_hessian(f, psi0, steps)
-
-    obj = getattr(result, "_objective_fn", None)
-    if obj is None:
-        raise ValueError("the normal approximation needs the objective of the fit; nAGQ = 0 "
-                         "fits profile beta out of theirs (refit with nAGQ >= 1)")
-    from .fit.glmm import objective_hessian
-
-    x_hat = np.asarray(result._xhat, dtype=float)
-    Hx = objective_hessian(obj, x_hat)
+        return curv.hessian(f, psi0, steps)
+    x_hat = np.asarray(curv.x_hat, dtype=float)
+    Hx = curv.objective_hessian(x_hat)
     J = np.where(par.logmask, x_hat, 1.0)  # d x / d psi on the log scale is x
     H = Hx * np.outer(J, J)
     return H[np.ix_(par.keep, par.keep)]
@@ -186,36 +134,47 @@ def laplace_covariance(result):
 
 def _group_draws(spec, theta, scale):
     """Per grouping factor: sd (S, k) and corr (S, k, k) or None, from theta draws (S, nt)."""
-    out: dict[str, dict] = {}
+    covs = []
     for t, sl in zip(spec.reterms, spec.theta_slices):
-        S = theta.shape[0]
-        T = np.zeros((S, t.p, t.p))
+        T = np.zeros((theta.shape[0], t.p, t.p))
         rows, cols = t.tril_index
         T[:, rows, cols] = theta[:, sl]
-        cov = np.einsum("sij,skj->sik", T, T) * (scale**2)[:, None, None]
-        g = out.setdefault(t.group, {"covs": [], "correlated": False})
-        g["covs"].append(cov)
-        g["correlated"] = g["correlated"] or t.p > 1
-    for g in out.values():
-        covs = g.pop("covs")
-        k = sum(c.shape[1] for c in covs)
-        S = covs[0].shape[0]
-        full = np.zeros((S, k, k))
-        i = 0
-        for c in covs:
-            full[:, i:i + c.shape[1], i:i + c.shape[1]] = c
-            i += c.shape[1]
+        covs.append(np.einsum("sij,skj->sik", T, T) * (scale**2)[:, None, None])
+    out: dict[str, dict] = {}
+    for g, info in factor_groups(spec.reterms).items():
+        full = block_diag([covs[k] for k in info["terms"]])
         sd = np.sqrt(np.einsum("sii->si", full))
-        g["sd"] = sd
-        if g["correlated"]:
+        corr = None
+        if info["correlated"]:
             with np.errstate(invalid="ignore", divide="ignore"):
                 corr = full / (sd[:, :, None] * sd[:, None, :])
-            idx = np.arange(k)
+            idx = np.arange(full.shape[-1])
             corr[:, idx, idx] = 1.0
-            g["corr"] = corr
-        else:
-            g["corr"] = None
+        out[g] = {"sd": sd, "corr": corr}
     return out
+
+
+def _add_group_draws(result, theta, scale, shape, rng, data: dict, coords: dict) -> None:
+    """``sd_g``, ``corr_g`` from the theta draws and ``b_g`` from the conditional distribution
+    of the random effects, added to ``data`` / ``coords`` per grouping factor."""
+    S = shape[0] * shape[1]
+    ranef, condvar = result.ranef, result.condvar
+    for g, info in _group_draws(result.spec, theta, scale).items():
+        cd = coef_dim(g)
+        cn = list(ranef[g].columns)
+        coords[cd] = cn
+        coords[g] = list(ranef[g].index)
+        k = len(cn)
+        data[f"sd_{g}"] = (("chain", "draw", cd), info["sd"].reshape(shape + (k,)))
+        if info["corr"] is not None:
+            d1, d2 = corr_dims(g)
+            coords[d2] = cn
+            data[f"corr_{g}"] = (("chain", "draw", d1, d2), info["corr"].reshape(shape + (k, k)))
+        mode = ranef[g].to_numpy()
+        L = _sqrt_psd(np.asarray(condvar[g]))  # (levels, k, k)
+        z = rng.standard_normal((S, mode.shape[0], k))
+        b = mode + np.einsum("lij,slj->sli", L, z)
+        data[f"b_{g}"] = (("chain", "draw", g, cd), b.reshape(shape + mode.shape))
 
 
 def _sqrt_psd(V: np.ndarray) -> np.ndarray:
@@ -269,25 +228,7 @@ def normal_approximation(result, draws: int = 1000, chains: int = 1, seed=None):
     if sigma is not None and getattr(result, "sigma", None) is not None:
         data["sigma"] = (("chain", "draw"), np.asarray(sigma).reshape(shape))
 
-    groups = _group_draws(spec, theta, scale)
-    ranef = result.ranef
-    condvar = result.condvar
-    for g, info in groups.items():
-        cd = coef_dim(g)
-        cn = list(ranef[g].columns)
-        coords[cd] = cn
-        coords[g] = list(ranef[g].index)
-        k = len(cn)
-        data[f"sd_{g}"] = (("chain", "draw", cd), info["sd"].reshape(shape + (k,)))
-        if info["corr"] is not None:
-            d1, d2 = corr_dims(g)
-            coords[d2] = cn
-            data[f"corr_{g}"] = (("chain", "draw", d1, d2), info["corr"].reshape(shape + (k, k)))
-        mode = ranef[g].to_numpy()
-        L = _sqrt_psd(np.asarray(condvar[g]))  # (levels, k, k)
-        z = rng.standard_normal((S, mode.shape[0], k))
-        b = mode + np.einsum("lij,slj->sli", L, z)
-        data[f"b_{g}"] = (("chain", "draw", g, cd), b.reshape(shape + mode.shape))
+    _add_group_draws(result, theta, scale, shape, rng, data, coords)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update({"method": "normal approximation at the optimum (Laplace, flat priors)",
                      "parameters": ", ".join(names), "source": result.method})

@@ -19,94 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ReTerm", "ModelSpec", "term_factors"]
+from .mean import LinearMean
+from .terms import ReTerm, term_factors
 
-
-@dataclass
-class ReTerm:
-    """One random-effects term: a grouping factor and the columns that vary over its levels.
-
-    Attributes
-    ----------
-    group : name of the grouping factor (``"Subject"``, ``"cask:batch"``).
-    refs : (n,) int array, the level of each observation (0-based).
-    levels : level labels, in the order of ``refs``.
-    z : (n, p) model matrix of the term (``[1, Days]`` for ``(1 + Days | Subject)``).
-    cnames : names of the columns of ``z`` (lme4's ``cnms``: ``"(Intercept)"``, ``"Days"``).
-    """
-
-    group: str
-    refs: np.ndarray
-    levels: list[str]
-    z: np.ndarray
-    cnames: list[str]
-    design: object = field(default=None, repr=False)  # rebuilds z on new data (predict)
-
-    @property
-    def nlevels(self) -> int:
-        """Number of levels of the grouping factor."""
-        return len(self.levels)
-
-    @property
-    def p(self) -> int:
-        """Number of columns (random effects per level)."""
-        return self.z.shape[1]
-
-    @property
-    def q(self) -> int:
-        """Number of random effects of the term, ``nlevels * p``."""
-        return self.nlevels * self.p
-
-    @property
-    def columns(self) -> np.ndarray:
-        """(n, p) column of each observation's random effects within the term's ``q`` columns
-        (level-major: level ``j`` owns ``j*p .. j*p + p - 1``)."""
-        return self.refs[:, None] * self.p + np.arange(self.p)[None, :]
-
-    @property
-    def ntheta(self) -> int:
-        """Number of covariance parameters (the lower triangle of ``T``)."""
-        return self.p * (self.p + 1) // 2
-
-    @property
-    def tril_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column of each theta element in ``T``: lower triangle, column-major (lme4)."""
-        rows, cols = [], []
-        for j in range(self.p):
-            for i in range(j, self.p):
-                rows.append(i)
-                cols.append(j)
-        return np.array(rows), np.array(cols)
-
-    @property
-    def theta_lower(self) -> np.ndarray:
-        """Lower bounds: 0 on the diagonal of ``T`` (identifiability), -inf below it."""
-        rows, cols = self.tril_index
-        return np.where(rows == cols, 0.0, -np.inf)
-
-    @property
-    def theta_init(self) -> np.ndarray:
-        """lme4's start: ``T = I``."""
-        rows, cols = self.tril_index
-        return (rows == cols).astype(float)
-
-    def T(self, theta_k: np.ndarray) -> np.ndarray:
-        """The ``p x p`` lower-triangular relative covariance factor for this term's theta."""
-        out = np.zeros((self.p, self.p))
-        out[self.tril_index] = theta_k
-        return out
-
-    def __repr__(self) -> str:
-        return f"ReTerm({' + '.join(self.cnames)} | {self.group}: {self.nlevels} levels)"
-
-
-def term_factors(reterms, theta: np.ndarray) -> list[np.ndarray]:
-    """The lower-triangular ``T_k`` of every term, filled from ``theta`` in lme4's order."""
-    out, start = [], 0
-    for t in reterms:
-        out.append(t.T(theta[start:start + t.ntheta]))
-        start += t.ntheta
-    return out
+__all__ = ["ModelSpec"]
 
 
 @dataclass
@@ -133,11 +49,46 @@ class ModelSpec:
     trials: np.ndarray | None = None  # binomial: number of trials per observation
     fixed_design: object = field(default=None, repr=False)  # rebuilds X on new data
     fixed_keep: np.ndarray | None = field(default=None, repr=False)  # non-aliased columns
+    offset_design: object = field(default=None, repr=False)  # rebuilds the offset on new data
+    # the mean on the link scale as a function of (beta, b): X beta + Z b for formula models;
+    # a nonlinear model puts its own mean object here (see pymc_mixed.spec.mean)
+    mean: object = field(default_factory=LinearMean, repr=False)
+
+    @property
+    def is_gaussian_identity(self) -> bool:
+        """True for a Gaussian response with identity link: theta is then relative to the
+        residual SD (``Lambda = sigma T``, lme4's ``lmer`` and nlme), whatever the mean."""
+        fam = self.family
+        return fam.name == "gaussian" and getattr(fam, "link", "identity") == "identity"
+
+    @property
+    def kind(self) -> str:
+        """The model kind estimators are registered under (:mod:`pymc_mixed.fit.base`):
+        the mean's own kind when it declares one (``"nlmm"``), else ``"lmm"`` for a Gaussian
+        response with identity link and ``"glmm"`` otherwise."""
+        kind = getattr(self.mean, "kind", None)
+        if kind:
+            return kind
+        return "lmm" if self.is_gaussian_identity else "glmm"
+
+    @property
+    def layout(self):
+        """The one parameter layout ``(theta, beta[, dispersion])`` of this model."""
+        from .params import ParamLayout
+
+        return ParamLayout.of(self)
 
     def X_on(self, newdata: pd.DataFrame) -> np.ndarray:
         """The fixed-effects model matrix of new data (same columns as ``X``)."""
         X = self.fixed_design.on(newdata)
         return X if self.fixed_keep is None else X[:, self.fixed_keep]
+
+    def offset_on(self, newdata: pd.DataFrame, offset=None):
+        """The offset of new data: the formula's ``offset()`` terms re-evaluated on it, plus
+        ``offset`` (or the fit's ``offset=`` column, re-read from ``newdata``)."""
+        if self.offset_design is None:
+            return 0.0 if offset is None else np.asarray(offset, dtype=float)
+        return self.offset_design.on(newdata, offset)
 
     @property
     def n(self) -> int:
@@ -160,12 +111,6 @@ class ModelSpec:
     def q(self) -> int:
         """Total number of random effects."""
         return sum(t.q for t in self.reterms)
-
-    @property
-    def columns(self) -> np.ndarray:
-        """(n, p) column of each observation's random effects within the term's ``q`` columns
-        (level-major: level ``j`` owns ``j*p .. j*p + p - 1``)."""
-        return self.refs[:, None] * self.p + np.arange(self.p)[None, :]
 
     @property
     def ntheta(self) -> int:

@@ -3,14 +3,18 @@ quadrature (:func:`pymc_mixed.fit.glmm.fit_glmm`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from .results import MixedModelResult
+from .base import MixedModelResult
 
 __all__ = ["GLMMResult"]
 
 
+@dataclass(eq=False, repr=False)
 class GLMMResult(MixedModelResult):
     """A GLMM fitted by maximum likelihood with the Laplace approximation (``nAGQ = 1``, or its
     fast form ``nAGQ = 0``) or adaptive Gauss-Hermite quadrature (``nAGQ > 1``).
@@ -27,15 +31,13 @@ class GLMMResult(MixedModelResult):
     the finite-difference Hessian of the objective).
     """
 
-    method = "ML"
-    _stat_name = "z value"
+    # -- filled by fit_glmm: the prepared response, the dispersion and the approximation -----------
+    resp: Any = None
+    dispersion: float | None = None
+    nAGQ: int = 1
+    fast: bool = False
 
-    # -- set by fit_glmm ---------------------------------------------------------------------------
-    spec = None
-    nAGQ = 1
-    fast = False
-    dispersion = None
-    sigma = None
+    _stat_name = "z value"
 
     @property
     def family(self):
@@ -66,9 +68,6 @@ class GLMMResult(MixedModelResult):
     # random effects: covariances are not scaled by sigma in a GLMM (Lambda = T, as glmer)
     _re_scale = 1.0
 
-    def _condvar_u(self) -> list[np.ndarray]:
-        return self._condvar_blocks
-
     @property
     def dof(self) -> int:
         """Number of estimated parameters (fixed effects, theta, dispersion if estimated)."""
@@ -98,7 +97,7 @@ class GLMMResult(MixedModelResult):
     def resid(self, type: str = "deviance") -> np.ndarray:
         """Residuals: ``"deviance"`` (default, as lme4), ``"pearson"``, ``"response"`` or
         ``"working"``."""
-        fam, r = self.spec.family, self._resp
+        fam, r = self.spec.family, self.resp
         eta = self.fitted_link
         mu = fam.linkinv(eta)
         if type == "deviance":
@@ -114,7 +113,8 @@ class GLMMResult(MixedModelResult):
 
     @property
     def residuals(self) -> np.ndarray:
-        """Response residuals: observed minus fitted on the response scale."""
+        """Deviance residuals (lme4's default ``residuals(fit)`` for a GLMM); see :meth:`resid`
+        for the Pearson, response and working forms."""
         return self.resid("deviance")
 
     @property
@@ -141,12 +141,10 @@ class GLMMResult(MixedModelResult):
         of the analytic gradient where available, else of the objective, with PIRLS converged
         tightly). Not available for ``nAGQ = 0``, whose objective does not depend on ``beta``.
         """
-        if self._objective_fn is None:
+        if self.curvature is None or self.curvature.objective_hessian is None:
             raise ValueError("vcov_hessian needs the default (nAGQ >= 1) fit; nAGQ = 0 profiles "
                              "beta out of its objective")
-        from .fit.glmm import objective_hessian
-
-        H = objective_hessian(self._objective_fn, self._xhat)
+        H = self.curvature.objective_hessian(self.curvature.x_hat)
         cov = 2.0 * np.linalg.inv(H)
         nt, p = self.spec.ntheta, self.spec.p
         names = self.spec.xnames

@@ -1,0 +1,8 @@
+"""Results as ArviZ data: :func:`result_to_datatree` (``build``) and the observed and constant
+data groups shared with posteriors (``constant_data``)."""
+
+from .build import coef_dim, corr_dims, group_parameters, result_to_datatree
+from .constant_data import constant_data, observed_data
+
+__all__ = ["result_to_datatree", "group_parameters", "coef_dim", "corr_dims", "constant_data",
+           "observed_data"]
