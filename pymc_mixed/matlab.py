@@ -348,7 +348,7 @@ def nlmefit(X, y, group, V, modelfun, beta0, **options):
     >>> np.round(beta, 2)
     array([ 2.83,  0.77,  0.46, -1.34])
     """
-    from .nonlinear import NonlinearMixedModel
+    from .nonlinear.model import NonlinearMixedModel
 
     unknown = set(options) - _OPTIONS
     if unknown:

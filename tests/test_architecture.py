@@ -19,16 +19,19 @@ PKG = pathlib.Path(pmm.__file__).parent
 # Layers, lowest first: a module may import modules of its own layer or of lower ones only.
 # (Longest matching prefix wins.) Results hold what they need after the fit as values, so
 # nothing below ``fit`` imports an estimator.
+# A model kind with a package of its own (nonlinear/) places each module in its layer.
 LAYERS = [
-    ["errors", "datasets", "families"],
+    ["errors", "datasets", "families", "nonlinear.error_models"],
     ["spec"],
-    ["linalg", "formula", "graph"],
+    ["linalg", "formula", "graph", "nonlinear.spec", "nonlinear.mean", "nonlinear.kernel",
+     "nonlinear.linearize"],
     ["datatree"],
     ["bayes", "postfit", "plots"],
-    ["results"],
-    ["fit"],
-    ["model"],
-    ["cli", "__main__", ""],
+    ["results", "nonlinear.result"],
+    ["fit", "nonlinear.pnls", "nonlinear.grouped", "nonlinear.lme",
+     "nonlinear.laplace", "nonlinear.laplace_grad", "nonlinear.estimators"],
+    ["model", "nonlinear.model", "matlab"],
+    ["cli", "__main__", "", "nonlinear"],
 ]
 
 
@@ -199,10 +202,11 @@ def test_custom_mean_flows_through_compile_joint_logp(nl_spec):
     assert got == pytest.approx(_numpy_logp(nl_spec, beta, theta, sigma, u), rel=1e-12)
     linear = dataclasses.replace(nl_spec, mean=pmm.spec.LinearMean())
     assert compile_joint_logp(linear)(beta, theta, sigma, u) != pytest.approx(got, rel=1e-3)
-    with pytest.raises(ValueError, match="no estimator is registered for 'nlmm'"):
-        from pymc_mixed.fit import estimator
+    # the kind's estimators are the nonlinear package's, found by the registry
+    from pymc_mixed.fit import estimator, methods
 
-        estimator(nl_spec.kind)
+    assert nl_spec.kind == "nlmm" and {"lme", "foce"} <= set(methods("nlmm"))
+    assert estimator("nlmm") is estimator("nlmm", "LME")
 
 
 def test_custom_mean_flows_through_the_pymc_model(nl_spec):

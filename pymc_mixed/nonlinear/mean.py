@@ -1,7 +1,7 @@
 """NonlinearMean: the mean of a nonlinear mixed model as a replacement linear predictor.
 
-The seam with the model graph: :func:`pymc_mixed.graph.joint_logp_graph` takes
-``predictor=NonlinearMean()`` and builds ``log p(y, u | beta, theta, sigma)`` of the nonlinear
+The seam with the model graph (``spec.mean``, :mod:`pymc_mixed.spec.mean`): with it
+:func:`pymc_mixed.graph.joint_logp_graph` and the PyMC model build ``log p(y, u | beta, theta, sigma)`` of the nonlinear
 model (constant error model) with the rest of the graph unchanged; NUTS and the plain-graph
 cross-checks of the fast kernels use it.
 """
@@ -21,6 +21,9 @@ def _col(b, j: int):
 
 class NonlinearMean:
     """``f(A beta + B b, x)`` symbolically (``predictor``) or in NumPy (``predict_numpy``)."""
+
+    kind = "nlmm"
+    linear = False
 
     def phi_graph(self, spec, beta, b_blocks) -> dict:
         """Named (n,) PyTensor parameters ``phi[:, P] = A_P beta_P + sum z b[refs]``: column by

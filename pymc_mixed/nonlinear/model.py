@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from . import estimators as _estimators  # noqa: F401  (registers the nlmm methods)
 from .kernel import NonlinearKernel
-from .mean import NonlinearMean
 from .result import NonlinearResult
 from .spec import build_nonlinear_spec
 
 __all__ = ["NonlinearMixedModel"]
-
-_METHODS = {"lme": "LME", "relme": "RELME", "fo": "FO", "foce": "FOCE", "laplace": "FOCE"}
-
 
 class NonlinearMixedModel:
     """``y = f(A beta + B b, x) + e``, ``b ~ N(0, Psi)`` per group.
@@ -36,56 +31,33 @@ class NonlinearMixedModel:
         self.spec = build_nonlinear_spec(fun, data, response, fixed, random, cov=cov,
                                          start=start, error_model=error_model)
         self.kernel = NonlinearKernel(self.spec)   # compiled once, on first use
-        self.mean = NonlinearMean()
+        self.result = None
         self.kernel.check_start(self.spec.phi_fixed(self.spec.beta0))
 
-    def fit(self, method: str = "LME", nAGQ: int | None = None, callback=None
-            ) -> NonlinearResult:
+    def fit(self, method: str = "LME", nAGQ: int | None = None, callback=None,
+            **options) -> NonlinearResult:
         """Maximum likelihood by ``method``: ``"LME"`` (default; nlme's Lindstrom-Bates),
         ``"RELME"`` (its REML form), ``"FO"``, ``"FOCE"`` (alias ``"laplace"``: Laplace at the
         conditional modes with the Gauss-Newton Hessian, as nlmer). ``nAGQ = k > 1`` uses
         adaptive Gauss-Hermite quadrature with ``k`` nodes per dimension (one grouping factor);
-        ``nAGQ = 1`` is FOCE. FO/FOCE/AGQ start from the LME estimates."""
-        key = _METHODS.get(str(method).lower())
-        if key is None:
-            raise ValueError(f"method must be one of LME, RELME, FO, FOCE, laplace; got {method!r}")
+        ``nAGQ = 1`` is FOCE. FO/FOCE/AGQ start from the LME estimates. Estimators are looked
+        up in the registry (:mod:`pymc_mixed.fit.base`) under the kind ``"nlmm"``; further
+        keyword arguments go to the estimator. Keeps the result as ``self.result``."""
+        from ..fit.base import estimator, methods
+
         if nAGQ is not None:
             if int(nAGQ) != nAGQ or nAGQ < 1:
                 raise ValueError(f"nAGQ must be a whole number >= 1, got {nAGQ!r}")
-            key = "FOCE"
-        from .lme import fit_lme
-
-        spec = self.spec
-        # FO/FOCE/AGQ only start from LME's estimates: a loose alternation is enough there
-        tol = 1e-9 if key in ("LME", "RELME") else 1e-4
-        lme = fit_lme(spec, self.kernel, REML=(key == "RELME"), tol=tol, callback=callback)
-        if key in ("LME", "RELME") or lme.stopped:
-            b = spec.b_blocks(lme.theta, lme.u)
-            return NonlinearResult(
-                spec=spec, kernel=self.kernel, method=key if not lme.stopped else "LME",
-                beta=lme.beta, theta_=lme.theta, sigma=lme.sigma, shape=np.zeros(0),
-                vcov_beta=lme.vcov_beta, b_blocks=b,
-                deviance=lme.deviance - 2 * spec.error_model.log_jacobian(spec.y),
-                optsum=lme.optsum, se_method="linearized Fisher information (nlme's varFix)",
-                converged=lme.converged, stopped=lme.stopped)
-        return self._fit_laplace(key, int(nAGQ or 1), lme)
-
-    def _fit_laplace(self, key: str, nAGQ: int, lme) -> NonlinearResult:
-        from .laplace import fit_laplace
-
-        spec = self.spec
-        obj, theta, beta, sigma, shape, vcov, opt = fit_laplace(
-            spec, self.kernel, key, nAGQ, lme.theta, lme.beta)
-        if key == "FO":
-            U = np.zeros((obj.lay.G, obj.lay.k))
-        else:
-            U = obj.find_modes(theta, beta, shape).U
-        b = obj.lay.b_blocks(U, obj.lay.Lam(theta))
-        name = key if nAGQ <= 1 else f"AGQ(nAGQ={nAGQ})"
-        return NonlinearResult(
-            spec=spec, kernel=self.kernel, method=name, beta=beta, theta_=theta, sigma=sigma,
-            shape=shape, vcov_beta=vcov, b_blocks=b, deviance=float(opt.fmin), optsum=opt,
-            se_method=obj.se_method, converged=opt.converged)
+            options["nAGQ"] = int(nAGQ)
+            if str(method).upper() in ("LME", "RELME", "FO"):
+                method = "AGQ" if nAGQ > 1 else "FOCE"
+        try:
+            fit = estimator("nlmm", method)
+        except ValueError:
+            raise ValueError(f"method must be one of {', '.join(methods('nlmm'))}; "
+                             f"got {method!r}") from None
+        self.result = fit(self.spec, kernel=self.kernel, callback=callback, **options)
+        return self.result
 
     def graph(self):
         """The plain joint log density ``log p(y, u | beta, theta, sigma)`` (constant error
@@ -94,4 +66,4 @@ class NonlinearMixedModel:
 
         if self.spec.error_model.name != "constant":
             raise NotImplementedError("the PyTensor graph covers the constant error model for now")
-        return joint_logp_graph(self.spec, predictor=self.mean.predictor)
+        return joint_logp_graph(self.spec)

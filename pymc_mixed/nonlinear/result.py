@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..varcorr import VarCorr
+from ..results.varcorr import VarCorr
 
 __all__ = ["NonlinearResult"]
 
@@ -106,6 +106,42 @@ class NonlinearResult:
     def bic(self) -> float:
         """Bayesian information criterion (``log n`` observations, as nlme and lme4)."""
         return self.deviance + np.log(self.spec.n) * self.npar
+
+    # the names MixedModelResult and the DataTree builders read
+    @property
+    def objective(self) -> float:
+        """-2 log-likelihood (``deviance``)."""
+        return self.deviance
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return self.spec.n
+
+    dof = npar
+
+    @property
+    def _theta(self) -> np.ndarray:
+        return np.asarray(self.theta_)
+
+    @property
+    def _vcov_beta(self) -> np.ndarray:
+        return np.asarray(self.vcov_beta)
+
+    def issingular(self, tol: float = 1e-4) -> bool:
+        """True when an estimated random-effect covariance is singular (a diagonal theta ~ 0)."""
+        diag = self.spec.theta_lower == 0
+        return bool(np.any(self._theta[diag] < tol))
+
+    isSingular = issingular
+
+    def to_datatree(self):
+        """The fit as an :class:`xarray.DataTree` with the groups and names of LMM/GLMM fits
+        (``mle``, ``fit_stats``, ``observed_data``, ``constant_data``), so ML and posterior
+        compare by name (:func:`pymc_mixed.compare`)."""
+        from ..datatree import result_to_datatree
+
+        return result_to_datatree(self)
 
     # -- predictions and residuals -----------------------------------------------------------
     def fitted(self, level: str = "individual") -> np.ndarray:

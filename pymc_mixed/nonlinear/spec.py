@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..formula import FormulaError, fixed_design
-from ..formula.build import _factor
+from ..formula.factors import factor_codes, level_index
 from ..spec import ModelSpec, ReTerm
 from .error_models import ErrorModel, get_error_model
 
@@ -67,11 +67,46 @@ class NonlinearSpec:
     offset: None = None
     trials: None = None
 
+    mean: object = field(default=None, repr=False)
+
     def __post_init__(self):
         if self.family is None:
             from ..families import get_family
 
             self.family = get_family("gaussian")
+        if self.mean is None:
+            from .mean import NonlinearMean
+
+            self.mean = NonlinearMean()
+
+    @property
+    def X(self) -> np.ndarray:
+        """The fixed designs ``A_P`` of all parameters side by side (n, p), beta's order."""
+        return np.concatenate([fp.A for fp in self.fixed], axis=1)
+
+    @property
+    def formula(self) -> str:
+        """A one-line description: ``conc ~ one_compartment(lka, lV, lCl)``."""
+        name = getattr(self.fun, "__name__", "f")
+        return f"{self.response} ~ {name}({', '.join(self.params)})"
+
+    @property
+    def kind(self) -> str:
+        """``"nlmm"``: the kind nonlinear estimators are registered under."""
+        return "nlmm"
+
+    @property
+    def is_gaussian_identity(self) -> bool:
+        """theta is relative to the error model's scale ``sigma`` in every error model (as
+        nlme does with variance functions), so the graph scales Lambda by sigma."""
+        return True
+
+    @property
+    def layout(self):
+        """The parameter layout ``(theta, beta, sigma)`` (see :class:`pymc_mixed.spec.ParamLayout`)."""
+        from ..spec import ParamLayout
+
+        return ParamLayout.of(self)
 
     # -- the ModelSpec-like surface the graph reads ------------------------------------------
     n = ModelSpec.n
@@ -129,15 +164,12 @@ class NonlinearSpec:
     def on(self, newdata: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """Designs of new data: (n_new, p) fixed ``A`` blocks side by side, per term the
         (n_new, p_t) ``z`` and each row's level index in the fitted levels (-1: a new level)."""
-        from ..formula.build import group_labels
-
         A = np.concatenate([fixed_design(fp.rhs, newdata)[0] for fp in self.fixed], axis=1)
         zs, refs = [], []
         for t, rhs, idx in zip(self.reterms, self.term_rhs, self.term_params):
             Z = fixed_design(rhs, newdata)[0]
             zs.append(np.tile(Z, (1, len(idx) // Z.shape[1])))
-            pos = {lev: i for i, lev in enumerate(t.levels)}
-            refs.append(np.array([pos.get(str(g), -1) for g in group_labels(newdata, t.group)]))
+            refs.append(level_index(t, newdata))  # by value: 1 matches 1.0
         return A, zs, refs
 
     def fixed_jacobian(self, J: np.ndarray) -> np.ndarray:
@@ -228,7 +260,7 @@ def _reterms(random, cov, data, params) -> tuple[list[ReTerm], list[list[int]]]:
         rparams, rhs, group = parse_random(r)
         _check_names(f"random {r!r}", rparams, params)
         Z, znames = fixed_design(rhs, data)
-        refs, levels = _factor(data, group)
+        refs, levels, keys = factor_codes(data, group)
         for blk in _cov_blocks(cov, rparams, r):
             cols, cn, idx = [], [], []
             for prm in blk:
@@ -236,7 +268,8 @@ def _reterms(random, cov, data, params) -> tuple[list[ReTerm], list[list[int]]]:
                     cols.append(Z[:, j])
                     cn.append(prm if zn == "(Intercept)" and len(znames) == 1 else f"{prm}.{zn}")
                     idx.append(params.index(prm))
-            terms.append((ReTerm(group, refs, levels, np.column_stack(cols), cn), idx, rhs))
+            terms.append((ReTerm(group, refs, levels, np.column_stack(cols), cn, level_keys=keys),
+                          idx, rhs))
     # lme4's order: decreasing number of levels, stable
     terms.sort(key=lambda ti: -ti[0].nlevels)
     return [t for t, _, _ in terms], [i for _, i, _ in terms], [r for _, _, r in terms]
