@@ -9,9 +9,12 @@ modes with the Gauss-Newton Hessian, as nlmer) and ``AGQ`` (adaptive Gauss-Hermi
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..fit.base import register
+from .error_models import get_error_model
 from .result import NonlinearResult
 
 __all__ = ["fit_lme_method", "fit_laplace_method"]
@@ -54,7 +57,10 @@ def fit_laplace_method(spec, *, kernel=None, method: str = "FOCE", nAGQ: int = 1
     from .laplace import fit_laplace
 
     kernel = _kernel(spec, kernel)
-    lme = _lme(spec, kernel, "LME", callback, tol=1e-4)
+    # LME has no combined error model: its start values come from the constant model
+    start_spec = spec if spec.error_model.name != "combined" else \
+        dataclasses.replace(spec, error_model=get_error_model("constant"))
+    lme = _lme(start_spec, kernel, "LME", callback, tol=1e-4)
     if lme.stopped:  # the user's output function asked to stop during the start-up
         return _lme_result(spec, kernel, lme, "LME")
     key = "FOCE" if method == "AGQ" else method

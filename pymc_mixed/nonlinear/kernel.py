@@ -166,6 +166,14 @@ class NonlinearKernel:
                 f"first in row {i} ({cols}) with {vals}; {int(bad.sum())} rows in all"
                 + (" (the exponential error model needs f > 0)"
                    if em.name == "exponential" else ""))
+        if em.name == "proportional" and np.any(f == 0):
+            # sd = b |f| is zero there: the likelihood is degenerate, whatever b is
+            i = int(np.flatnonzero(f == 0)[0])
+            cols = ", ".join(f"{a}={spec.columns[a][i]:.6g}" for a in spec.argnames)
+            raise ModelFunctionError(
+                f"the proportional error model needs f != 0, but the model function gives 0 in "
+                f"row {i} ({cols}) and {int(np.sum(f == 0)) - 1} other rows; use "
+                "error_model='combined' (a + b|f|) or drop those rows")
         return f, J
 
 
