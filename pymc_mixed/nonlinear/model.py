@@ -39,13 +39,20 @@ class NonlinearMixedModel:
         self.mean = NonlinearMean()
         self.kernel.check_start(self.spec.phi_fixed(self.spec.beta0))
 
-    def fit(self, method: str = "LME", nAGQ: int | None = None, callback=None
-            ) -> NonlinearResult:
+    def fit(self, method: str = "LME", nAGQ: int | None = None, callback=None, seed=None,
+            **saem_options) -> NonlinearResult:
         """Maximum likelihood by ``method``: ``"LME"`` (default; nlme's Lindstrom-Bates),
         ``"RELME"`` (its REML form), ``"FO"``, ``"FOCE"`` (alias ``"laplace"``: Laplace at the
         conditional modes with the Gauss-Newton Hessian, as nlmer). ``nAGQ = k > 1`` uses
         adaptive Gauss-Hermite quadrature with ``k`` nodes per dimension (one grouping factor);
-        ``nAGQ = 1`` is FOCE. FO/FOCE/AGQ start from the LME estimates."""
+        ``nAGQ = 1`` is FOCE. FO/FOCE/AGQ start from the LME estimates. ``"SAEM"``: exact
+        maximum likelihood by stochastic approximation EM with ``seed`` and nlmefitsa's
+        options (see :mod:`pymc_mixed.nonlinear.saem`)."""
+        if str(method).lower() == "saem":
+            from .saem import fit_saem
+            return fit_saem(self.spec, self.kernel, seed=seed, **saem_options)
+        if saem_options:
+            raise TypeError(f"unexpected arguments for method {method!r}: {', '.join(saem_options)}")
         key = _METHODS.get(str(method).lower())
         if key is None:
             raise ValueError(f"method must be one of LME, RELME, FO, FOCE, laplace; got {method!r}")

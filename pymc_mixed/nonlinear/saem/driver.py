@@ -133,16 +133,17 @@ def run_saem(lay, kernel, opts, rng: np.random.Generator, desc: str = "SAEM",
 
 def _maximize(stats, state, ev, p, lay, gamma, opts, annealing, error_closed) -> Params:
     em, spec = ev.em, lay.spec
-    stats.update(state.psi, residual_stat(em, spec.y, state.f, p.shape), gamma)
+    f = ev.flat(state.f)
+    stats.update(state.psi, residual_stat(em, spec.y, f, p.shape), gamma)
     beta_old = p.beta
     p = mstep(stats, p, lay, spec.n, opts.anneal if annealing else None, error_closed)
     if lay.beta_fixed.size:
         p = numeric_fixed(ev, state.psi, p, lay, gamma, opts.optim_fun)
     if not error_closed:
-        p = numeric_error(em, spec.y, state.f, p, gamma, opts.optim_fun)
+        p = numeric_error(em, spec.y, f, p, gamma, opts.optim_fun)
     ev.set_params(p.beta, p.sigma, p.shape)
     if lay.beta_fixed.size and not np.array_equal(beta_old[lay.beta_fixed], p.beta[lay.beta_fixed]):
         state.f, state.ll = ev(state.psi)     # phi of the fixed-only parameters moved
-    else:
-        state.ll = ev.loglik(state.f)          # only the error parameters changed the likelihood
+    else:  # only the error parameters changed the likelihood
+        state.f, state.ll = ev(state.psi)
     return p

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import weakref
+
 import numpy as np
 
-from ..kernel import obs_loglik
+from .batch import PaddedLayout, compile_group_loglik
 
 __all__ = ["ChainState", "Evaluator", "estep"]
 
@@ -32,40 +34,45 @@ class ChainState:
     """The current samples and what was computed from them."""
 
     psi: np.ndarray      # (C, G, k)
-    f: np.ndarray        # (C, n) means (original scale)
+    f: np.ndarray        # (C, G, m) means (original scale, padded per group)
     ll: np.ndarray       # (C, G) log p(y_i | psi_i)
 
 
 class Evaluator:
-    """``psi`` -> ``(f, ll)`` with the current fixed parameters and error parameters."""
+    """``psi`` -> ``(f, ll)`` with the current fixed and error parameters: one compiled call
+    (:mod:`.batch`), ``f`` in the padded per-group layout (S, G, m)."""
+
+    _cache = weakref.WeakKeyDictionary()   # kernel -> compiled function: one per model
 
     def __init__(self, layout, kernel):
         self.lay = layout
-        self.kernel = kernel
         spec = layout.spec
         self.em = spec.error_model
-        self.y = spec.y
-        self.phi_fixed = None
-        self.sigma = 1.0
-        self.shape = np.zeros(self.em.nshape)
+        self.pad = PaddedLayout(layout.refs, layout.G)
+        if kernel not in Evaluator._cache:
+            Evaluator._cache[kernel] = compile_group_loglik(spec, layout, self.pad)
+        self._fn = Evaluator._cache[kernel]
+        self.phi0 = None
+        self.sigma = np.float64(1.0)
+        self.shape = np.zeros(max(1, self.em.nshape))
         self.calls = 0
 
     def set_params(self, beta, sigma, shape) -> None:
         """Fix ``beta``, the error scale and shape for the next evaluations."""
-        self.phi_fixed = self.lay.spec.phi_fixed(np.asarray(beta, float))
-        self.sigma = float(sigma)
-        self.shape = np.asarray(shape, float)
+        self.phi0 = np.ascontiguousarray(self.pad.pad(self.lay.spec.phi_fixed(
+            np.asarray(beta, float))))
+        self.sigma = np.float64(sigma)
+        self.shape = np.r_[np.asarray(shape, float), np.zeros(1)][:max(1, self.em.nshape)]
 
     def __call__(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.calls += 1
-        f = self.kernel.f_batch(self.lay.phi(psi, self.phi_fixed))
-        return f, self.loglik(f)
+        f, ll = self._fn(np.ascontiguousarray(psi, dtype=np.float64), self.phi0, self.sigma,
+                         self.shape)
+        return f, np.where(np.isnan(ll), -np.inf, ll)
 
-    def loglik(self, f: np.ndarray) -> np.ndarray:
-        """(S, G) per-group log-likelihood from (S, n) means."""
-        ll = obs_loglik(self.em, self.y, f, self.sigma, self.shape)
-        ll = self.lay.group_sum(np.where(np.isfinite(ll), ll, -np.inf))
-        return np.where(np.isnan(ll), -np.inf, ll)
+    def flat(self, f: np.ndarray) -> np.ndarray:
+        """(S, G, m) padded means -> (S, n) in the data's row order."""
+        return self.pad.flat(f)
 
     def state(self, psi: np.ndarray) -> ChainState:
         """A fresh state at ``psi``."""
@@ -73,12 +80,12 @@ class Evaluator:
         return ChainState(psi, f, ll)
 
 
-def _accept(state: ChainState, psi_new, f_new, ll_new, log_ratio, rng, refs) -> np.ndarray:
+def _accept(state: ChainState, psi_new, f_new, ll_new, log_ratio, rng) -> np.ndarray:
     """Replace (chain, group) entries where ``log U < log_ratio``; returns the (C, G) mask."""
     acc = log_ratio > np.log(rng.random(log_ratio.shape))
     state.psi = np.where(acc[:, :, None], psi_new, state.psi)
     state.ll = np.where(acc, ll_new, state.ll)
-    state.f = np.where(acc[:, refs], f_new, state.f)
+    state.f = np.where(acc[:, :, None], f_new, state.f)
     return acc
 
 
@@ -109,7 +116,6 @@ def estep(state: ChainState, ev: Evaluator, mu, Psi, props: Proposals, nmcmc, rn
     ``mode = (centre (G, k), chol (G, k, k))`` is given). Draws come from ``rng`` in a fixed
     order, so a seed reproduces the chains exactly."""
     C, G, k = state.psi.shape
-    refs = ev.lay.refs
     Pinv = np.linalg.inv(Psi)
     Lpsi = np.linalg.cholesky(Psi)
     rates = {}
@@ -117,7 +123,7 @@ def estep(state: ChainState, ev: Evaluator, mu, Psi, props: Proposals, nmcmc, rn
     for _ in range(nmcmc[0]):
         new = mu + rng.standard_normal((C, G, k)) @ Lpsi.T
         f, ll = ev(new)
-        rates["pop"] = _accept(state, new, f, ll, ll - state.ll, rng, refs).mean()
+        rates["pop"] = _accept(state, new, f, ll, ll - state.ll, rng).mean()
     # kernel 2: one coordinate at a time
     acc2 = np.zeros(k)
     for _ in range(nmcmc[1]):
@@ -126,7 +132,7 @@ def estep(state: ChainState, ev: Evaluator, mu, Psi, props: Proposals, nmcmc, rn
             new[:, :, u] += props.s2[u] * rng.standard_normal((C, G))
             f, ll = ev(new)
             lr = ll + _prior(new, mu, Pinv) - state.ll - _prior(state.psi, mu, Pinv)
-            acc2[u] += _accept(state, new, f, ll, lr, rng, refs).mean()
+            acc2[u] += _accept(state, new, f, ll, lr, rng).mean()
     if nmcmc[1]:
         props.s2 *= 1.0 + 0.4 * (acc2 / nmcmc[1] - target)
         rates["rw"] = float(acc2.mean() / nmcmc[1])
@@ -140,17 +146,17 @@ def estep(state: ChainState, ev: Evaluator, mu, Psi, props: Proposals, nmcmc, rn
             new[:, :, block] += props.s3[block, m] * rng.standard_normal((C, G, m))
             f, ll = ev(new)
             lr = ll + _prior(new, mu, Pinv) - state.ll - _prior(state.psi, mu, Pinv)
-            a = _accept(state, new, f, ll, lr, rng, refs).mean()
+            a = _accept(state, new, f, ll, lr, rng).mean()
             props.s3[block, m] *= 1.0 + 0.4 * (a - target)
             acc3 += a
         rates["block"] = float(acc3 / nmcmc[2])
     if mode is not None:
-        rates["mode"] = _mode_kernel(state, ev, mu, Pinv, mode, rng, refs)
+        rates["mode"] = _mode_kernel(state, ev, mu, Pinv, mode, rng)
     props.rates = rates
     return state
 
 
-def _mode_kernel(state, ev, mu, Pinv, mode, rng, refs) -> float:
+def _mode_kernel(state, ev, mu, Pinv, mode, rng) -> float:
     """Independent Gaussian proposals ``centre + L z`` (Hastings ratio with the proposal)."""
     centre, L = mode
     C, G, k = state.psi.shape
@@ -161,4 +167,4 @@ def _mode_kernel(state, ev, mu, Pinv, mode, rng, refs) -> float:
     z_old = np.einsum("gab,cgb->cga", Linv, state.psi - centre[None])
     q_new, q_old = -0.5 * np.sum(z**2, axis=2), -0.5 * np.sum(z_old**2, axis=2)
     lr = (ll + _prior(new, mu, Pinv) - q_new) - (state.ll + _prior(state.psi, mu, Pinv) - q_old)
-    return float(_accept(state, new, f, ll, lr, rng, refs).mean())
+    return float(_accept(state, new, f, ll, lr, rng).mean())
