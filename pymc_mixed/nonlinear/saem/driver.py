@@ -14,6 +14,7 @@ import numpy as np
 
 from .approximation import Schedule, SuffStats
 from .mcmc import Evaluator, Proposals, estep
+from .stderr import louis_terms
 from .mstep import Params, mstep, numeric_error, numeric_fixed, residual_stat
 
 __all__ = ["SAEMRun", "run_saem", "param_names", "param_vector"]
@@ -31,6 +32,7 @@ class SAEMRun:
     chain_means: np.ndarray      # (iterations, C, k) per-chain means of psi over groups
     stopped: bool
     calls: int
+    information: np.ndarray | None = None   # Louis' observed information (ComputeStdErrors="sa")
 
 
 def param_names(lay) -> list[str]:
@@ -103,6 +105,14 @@ def run_saem(lay, kernel, opts, rng: np.random.Generator, desc: str = "SAEM",
     rates = np.zeros((sched.total, 3))
     chain_means = np.empty((sched.total, C, lay.k))
     stopped, last = False, sched.total
+    louis = None
+    if opts.se_method == "sa":
+        if lay.beta_fixed.size:
+            raise NotImplementedError(
+                "ComputeStdErrors='sa' needs a random effect on every parameter; use True "
+                "(linearized Fisher information)")
+        npar = trace.shape[1]
+        louis = [np.zeros(npar), np.zeros((npar, npar))]
     with _progress(sched.total, opts.progressbar, desc) as bar:
         for it in range(sched.total):
             mode = mode_fn(p) if mode_fn is not None else None
@@ -116,6 +126,10 @@ def run_saem(lay, kernel, opts, rng: np.random.Generator, desc: str = "SAEM",
                               sched.phase(it) == 1, error_closed)
             if sched.phase(it) == 3:
                 stats.accumulate(state.psi)
+                if louis is not None:
+                    g, gh = louis_terms(lay, p, state.psi, ev.flat(state.f))
+                    louis[0] += gamma * (g - louis[0])
+                    louis[1] += gamma * (gh - louis[1])
             trace[it + 1] = param_vector(lay, p)
             bar.update()
             if opts.output_fcn is not None and opts.output_fcn(
@@ -128,7 +142,8 @@ def run_saem(lay, kernel, opts, rng: np.random.Generator, desc: str = "SAEM",
         trace, rates, chain_means = trace[:last + 1], rates[:last], chain_means[:last]
         if stats.nm == 0:
             stats.accumulate(state.psi)
-    return SAEMRun(p, trace, stats, state.psi, rates, chain_means, stopped, ev.calls)
+    info = None if louis is None else -(louis[1] - np.outer(louis[0], louis[0]))
+    return SAEMRun(p, trace, stats, state.psi, rates, chain_means, stopped, ev.calls, info)
 
 
 def _maximize(stats, state, ev, p, lay, gamma, opts, annealing, error_closed) -> Params:

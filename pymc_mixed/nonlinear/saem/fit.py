@@ -65,7 +65,7 @@ def fit_saem(spec, kernel, seed=None, **options) -> SAEMResult:
         centre, _ = _modes(flay, lay, kernel, p)
         cmean, ccov = run.stats.conditional()
         lin = linearize(lay, kernel, p.beta, p.Psi, p.sigma, p.shape, centre)
-        se_params, vcov_params, vcov_beta = _stderr(opts, lay, lin, p, names)
+        se_params, vcov_params, vcov_beta = _stderr(opts, lay, lin, run, names)
         loglik_by, loglik_se = _logliks(opts, lay, kernel, p, theta, lin, cmean, ccov, streams[-1])
     rhat = diagnose([r.chain_means for r in runs], [r.trace for r in runs], opts.n_iterations,
                     names, lay.names)
@@ -77,7 +77,8 @@ def fit_saem(spec, kernel, seed=None, **options) -> SAEMResult:
         spec=spec, kernel=kernel, method="SAEM", beta=p.beta, theta_=theta, sigma=p.sigma,
         shape=p.shape, vcov_beta=vcov_beta, b_blocks=lay.psi_to_b(centre, p.beta),
         deviance=-2.0 * first, optsum=None,
-        se_method={"lin": "linearized Fisher information", None: "not computed"}[opts.se_method],
+        se_method={"lin": "linearized Fisher information", None: "not computed",
+                   "sa": "stochastic approximation (Louis)"}[opts.se_method],
         converged=all(v <= THRESHOLD[kind] for kind, d in rhat.items() for v in d.values()),
         stopped=run.stopped, loglik_se=loglik_se, loglik_by=loglik_by,
         trace=_trace_frame(runs, names, opts.n_iterations), se_params=se_params,
@@ -86,16 +87,15 @@ def fit_saem(spec, kernel, seed=None, **options) -> SAEMResult:
         n_chains=opts.chains_for(lay.G), seed=seed)
 
 
-def _stderr(opts, lay, lin, p, names):
+def _stderr(opts, lay, lin, run, names):
+    p = run.params
     npar = len(names)
     if opts.se_method is None:
         nan = np.full((npar, npar), np.nan)
         return (pd.Series(np.nan, index=names, name="se"), pd.DataFrame(nan, names, names),
                 nan[:lay.spec.p, :lay.spec.p])
-    if opts.se_method == "sa":
-        raise NotImplementedError("ComputeStdErrors='sa' (stochastic approximation of the "
-                                  "Fisher information) is not available yet; use True")
-    info = fisher_information(lay, lin, p.sigma, p.shape)
+    info = run.information if opts.se_method == "sa" else \
+        fisher_information(lay, lin, p.sigma, p.shape)
     try:
         vcov = np.linalg.inv(info)
     except np.linalg.LinAlgError:

@@ -1,4 +1,6 @@
-"""Standard errors from the Fisher information of the linearized model (saemix's ``fim``).
+"""Standard errors: the Fisher information of the linearized model (saemix's ``fim``,
+``ComputeStdErrors=True``) or Louis' observed information by stochastic approximation
+(``"sa"``, :func:`louis_terms`).
 
 For Gaussian ``y_i ~ N(m_i(beta), V_i(Psi, a, b))`` (see :mod:`.linearized`)
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fisher_information"]
+__all__ = ["fisher_information", "louis_terms"]
 
 
 def _error_derivs(em, lin, sigma, shape) -> list[np.ndarray]:
@@ -62,3 +64,66 @@ def fisher_information(lay, lin, sigma, shape) -> np.ndarray:
     out[:p, :p] = Ibeta
     out[p:, p:] = Ivar
     return out
+
+
+def louis_terms(lay, p, psi: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chains' averages of the complete-data score ``g`` and of ``H + g g'`` (``H`` its
+    Hessian) in the parameters of :func:`~pymc_mixed.nonlinear.saem.driver.param_names`, at
+    the samples ``psi`` (C, G, k) with means ``f`` (C, n). Stochastic approximation of both
+    gives Louis' observed information ``-(E[H + g g'] - E[g] E[g]')`` (Kuhn & Lavielle 2005).
+
+    Complete data: ``sum_i log N(psi_i; A_i beta, Psi) + sum_obs log N(y; f, s^2)`` with
+    ``s = a`` (constant, exponential), ``b |f|`` (proportional) or ``a + b |f|`` (combined).
+    """
+    spec = lay.spec
+    em = spec.error_model
+    C, G, k = psi.shape
+    P = np.linalg.inv(p.Psi)
+    A = lay.Ag[:, :, lay.beta_random]                              # (G, k, pr)
+    d = psi - lay.mu(p.beta)[None]                                 # (C, G, k)
+    Pd = d @ P                                                     # (C, G, k)
+    S = np.einsum("cga,cgb->cab", d, d)                            # (C, k, k)
+    rows, cols = np.nonzero(np.tril(lay.cov_mask))
+    Es = []
+    for a, b in zip(rows, cols):
+        E = np.zeros((k, k))
+        E[a, b] = E[b, a] = 1.0
+        Es.append(E)
+    Es = np.array(Es)                                              # (q, k, k)
+    PEP = P[None] @ Es @ P[None]                                   # (q, k, k)
+    g_beta = np.einsum("gak,cga->ck", A, Pd)                       # (C, pr)
+    g_psi = -0.5 * G * np.einsum("ab,qba->q", P, Es)[None] \
+        + 0.5 * np.einsum("qab,cba->cq", PEP, S)
+    H_bb = -np.einsum("gak,ab,gbl->kl", A, P, A)
+    H_bp = -np.einsum("gak,qab,cgb->ckq", A, PEP, d)              # (C, pr, q)
+    # d2/dPsi_u dPsi_v of -G/2 log|Psi| - tr(P S)/2, with dP = -P E_v P
+    PE = P[None] @ Es                                              # (q, k, k)
+    PS = P[None] @ S                                               # (C, k, k)
+    H_pp = 0.5 * G * np.einsum("vab,uba->uv", PE, PE)[None] \
+        - 0.5 * np.einsum("vab,ubc,xca->xuv", PE, PE, PS) \
+        - 0.5 * np.einsum("uab,vbc,xca->xuv", PE, PE, PS)
+    # error parameters: s per observation and ds/d(a, b)
+    fw, _ = em.working_mean(f)
+    r = em.working_response(spec.y)[None] - fw
+    s = p.sigma * em.g(f, p.shape)
+    ds = {"constant": [np.ones_like(f)], "exponential": [np.ones_like(f)],
+          "proportional": [np.abs(f)], "combined": [np.ones_like(f), np.abs(f)]}[em.name]
+    l1 = -1.0 / s + r**2 / s**3
+    l2 = 1.0 / s**2 - 3.0 * r**2 / s**4
+    g_err = np.stack([np.sum(l1 * x, axis=1) for x in ds], axis=1)              # (C, e)
+    H_ee = np.stack([np.stack([np.sum(l2 * x * y, axis=1) for y in ds], axis=1)
+                     for x in ds], axis=1)                                      # (C, e, e)
+    q, e = len(rows), len(ds)
+    idx = np.r_[lay.beta_random]
+    npar = spec.p + q + e
+    g = np.zeros((C, npar))
+    H = np.zeros((C, npar, npar))
+    g[:, idx] = g_beta
+    g[:, spec.p:spec.p + q] = g_psi
+    g[:, spec.p + q:] = g_err
+    H[:, idx[:, None], idx[None, :]] = H_bb[None]
+    H[:, idx[:, None], spec.p + np.arange(q)[None, :]] = H_bp
+    H[:, spec.p + np.arange(q)[:, None], idx[None, :]] = H_bp.transpose(0, 2, 1)
+    H[:, spec.p:spec.p + q, spec.p:spec.p + q] = H_pp
+    H[:, spec.p + q:, spec.p + q:] = H_ee
+    return g.mean(axis=0), (H + g[:, :, None] * g[:, None, :]).mean(axis=0)
