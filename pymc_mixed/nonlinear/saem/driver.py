@@ -81,84 +81,104 @@ def _progress(total: int, enabled: bool, desc: str):
                 disable=not (enabled and sys.stderr.isatty()))
 
 
-def run_saem(lay, kernel, opts, rng: np.random.Generator, desc: str = "SAEM",
-             mode_fn=None) -> SAEMRun:
-    """One SAEM run (see the package docstring); ``mode_fn(params)`` gives kernel 4's
-    proposal ``(centre, chol)`` when ``opts.mode_kernel``."""
-    spec = lay.spec
-    em = spec.error_model
-    sched = Schedule(opts.n_iterations, opts.n_burn_in)
-    C = opts.chains_for(lay.G)
-    p = _start(lay, opts)
-    ev = Evaluator(lay, kernel)
-    ev.set_params(p.beta, p.sigma, p.shape)
+class _Record:
+    """Per-iteration records of one run: parameters, acceptance rates, chain means and, for
+    ``ComputeStdErrors="sa"``, the approximated Louis terms."""
+
+    KERNELS = ("pop", "rw", "block", "mode")
+
+    def __init__(self, lay, total: int, C: int, louis: bool):
+        self.lay = lay
+        self.names = param_names(lay)
+        self.trace = np.empty((total + 1, len(self.names)))
+        self.rates = np.full((total, len(self.KERNELS)), np.nan)
+        self.chain_means = np.empty((total, C, lay.k))
+        self.louis = None
+        if louis:
+            if lay.beta_fixed.size:
+                raise NotImplementedError(
+                    "ComputeStdErrors='sa' needs a random effect on every parameter; use True "
+                    "(linearized Fisher information)")
+            npar = len(self.names)
+            self.louis = [np.zeros(npar), np.zeros((npar, npar))]
+
+    def iteration(self, it, p, state, ev, rates, gamma, last_phase) -> None:
+        """Record iteration ``it`` (from 0) after its M-step."""
+        self.trace[it + 1] = param_vector(self.lay, p)
+        self.rates[it] = [rates.get(key, np.nan) for key in self.KERNELS]
+        self.chain_means[it] = state.psi.mean(axis=1)
+        if last_phase and self.louis is not None:
+            g, gh = louis_terms(self.lay, p, state.psi, ev.flat(state.f))
+            self.louis[0] += gamma * (g - self.louis[0])
+            self.louis[1] += gamma * (gh - self.louis[1])
+
+    def information(self):
+        """Louis' observed information ``-(E[H + g g'] - E[g] E[g]')``, or ``None``."""
+        if self.louis is None:
+            return None
+        return -(self.louis[1] - np.outer(self.louis[0], self.louis[0]))
+
+
+def _initial_state(lay, ev, p, C):
     state = ev.state(np.repeat(lay.mu(p.beta)[None], C, axis=0))
     if not np.all(np.isfinite(state.ll)):
         g = int(np.flatnonzero(~np.isfinite(state.ll[0]))[0])
         raise ValueError(f"the model gives a non-finite likelihood at the start values for "
                          f"{lay.group} = {lay.levels[g]!r}")
+    return state
+
+
+def run_saem(lay, kernel, opts, rng: np.random.Generator, desc: str = "SAEM",
+             mode_fn=None) -> SAEMRun:
+    """One SAEM run (see the package docstring); ``mode_fn(params)`` gives kernel 4's
+    proposal ``(centre, chol)`` when ``opts.mode_kernel``."""
+    sched = Schedule(opts.n_iterations, opts.n_burn_in)
+    C = opts.chains_for(lay.G)
+    p = _start(lay, opts)
+    ev = Evaluator(lay, kernel)
+    ev.set_params(p.beta, p.sigma, p.shape)
+    state = _initial_state(lay, ev, p, C)
     props = Proposals.start(p.Psi)
     stats = SuffStats(lay.G, lay.k)
-    error_closed = em.nshape == 0
-    trace = np.empty((sched.total + 1, len(param_names(lay))))
-    trace[0] = param_vector(lay, p)
-    rates = np.zeros((sched.total, 3))
-    chain_means = np.empty((sched.total, C, lay.k))
-    stopped, last = False, sched.total
-    louis = None
-    if opts.se_method == "sa":
-        if lay.beta_fixed.size:
-            raise NotImplementedError(
-                "ComputeStdErrors='sa' needs a random effect on every parameter; use True "
-                "(linearized Fisher information)")
-        npar = trace.shape[1]
-        louis = [np.zeros(npar), np.zeros((npar, npar))]
+    rec = _Record(lay, sched.total, C, opts.se_method == "sa")
+    rec.trace[0] = param_vector(lay, p)
+    last = sched.total
     with _progress(sched.total, opts.progressbar, desc) as bar:
         for it in range(sched.total):
             mode = mode_fn(p) if mode_fn is not None else None
             state = estep(state, ev, lay.mu(p.beta), p.Psi, props, opts.n_mcmc_iterations, rng,
                           it, opts.target_accept, mode)
-            rates[it] = [props.rates.get(key, np.nan) for key in ("pop", "rw", "block")]
-            chain_means[it] = state.psi.mean(axis=1)
-            gamma = sched.gamma(it)
+            gamma, phase = sched.gamma(it), sched.phase(it)
             if gamma > 0:
-                p = _maximize(stats, state, ev, p, lay, gamma, opts,
-                              sched.phase(it) == 1, error_closed)
-            if sched.phase(it) == 3:
+                p = _maximize(stats, state, ev, p, lay, gamma, opts, phase == 1)
+            if phase == 3:
                 stats.accumulate(state.psi)
-                if louis is not None:
-                    g, gh = louis_terms(lay, p, state.psi, ev.flat(state.f))
-                    louis[0] += gamma * (g - louis[0])
-                    louis[1] += gamma * (gh - louis[1])
-            trace[it + 1] = param_vector(lay, p)
+            rec.iteration(it, p, state, ev, props.rates, gamma, phase == 3)
             bar.update()
             if opts.output_fcn is not None and opts.output_fcn(
-                    dict(zip(param_names(lay), trace[it + 1])),
-                    {"iteration": it + 1, "phase": sched.phase(it), "gamma": gamma,
+                    dict(zip(rec.names, rec.trace[it + 1])),
+                    {"iteration": it + 1, "phase": phase, "gamma": gamma,
                      "acceptance": dict(props.rates)}, "iter"):
-                stopped, last = True, it + 1
+                last = it + 1
                 break
-    if stopped:
-        trace, rates, chain_means = trace[:last + 1], rates[:last], chain_means[:last]
-        if stats.nm == 0:
-            stats.accumulate(state.psi)
-    info = None if louis is None else -(louis[1] - np.outer(louis[0], louis[0]))
-    return SAEMRun(p, trace, stats, state.psi, rates, chain_means, stopped, ev.calls, info)
+    if stats.nm == 0:      # stopped before the last phase: moments of the final samples
+        stats.accumulate(state.psi)
+    return SAEMRun(p, rec.trace[:last + 1], stats, state.psi, rec.rates[:last],
+                   rec.chain_means[:last], last < sched.total, ev.calls, rec.information())
 
 
-def _maximize(stats, state, ev, p, lay, gamma, opts, annealing, error_closed) -> Params:
+def _maximize(stats, state, ev, p, lay, gamma, opts, annealing) -> Params:
+    """Approximate the statistics with step ``gamma`` and maximize; refresh the state's
+    likelihood (and means, when fixed-only parameters moved) at the new parameters."""
     em, spec = ev.em, lay.spec
+    error_closed = em.nshape == 0
     f = ev.flat(state.f)
     stats.update(state.psi, residual_stat(em, spec.y, f, p.shape), gamma)
-    beta_old = p.beta
     p = mstep(stats, p, lay, spec.n, opts.anneal if annealing else None, error_closed)
     if lay.beta_fixed.size:
         p = numeric_fixed(ev, state.psi, p, lay, gamma, opts.optim_fun)
     if not error_closed:
         p = numeric_error(em, spec.y, f, p, gamma, opts.optim_fun)
     ev.set_params(p.beta, p.sigma, p.shape)
-    if lay.beta_fixed.size and not np.array_equal(beta_old[lay.beta_fixed], p.beta[lay.beta_fixed]):
-        state.f, state.ll = ev(state.psi)     # phi of the fixed-only parameters moved
-    else:  # only the error parameters changed the likelihood
-        state.f, state.ll = ev(state.psi)
+    state.f, state.ll = ev(state.psi)
     return p

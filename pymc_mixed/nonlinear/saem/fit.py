@@ -70,7 +70,8 @@ def fit_saem(spec, kernel, seed=None, **options) -> SAEMResult:
     rhat = diagnose([r.chain_means for r in runs], [r.trace for r in runs], opts.n_iterations,
                     names, lay.names)
     first = next(iter(loglik_by.values()), np.nan)
-    acc = pd.DataFrame(run.rates, columns=["population", "random_walk", "block"])
+    acc = pd.DataFrame(run.rates, columns=["population", "random_walk", "block", "mode"])
+    acc = acc.dropna(axis=1, how="all")
     reps = pd.DataFrame([param_vector(lay, r.params) for r in runs], columns=names,
                         index=pd.RangeIndex(1, len(runs) + 1, name="replicate"))
     return SAEMResult(
