@@ -46,6 +46,21 @@ class SAEMResult(NonlinearResult):
                   for x, b in zip(t, self.cond_mean_blocks)]
         return {t[0].group: pd.concat(frames, axis=1)}
 
+    def summary(self) -> str:
+        """nlme-style summary plus the SAEM specifics (log-likelihood methods, chains,
+        convergence diagnostics)."""
+        by = ", ".join(f"{k} {v:.4f}" for k, v in self.loglik_by.items()) or "not computed"
+        worst = {kind: max(d.values()) for kind, d in self.rhat.items() if d}
+        rh = ", ".join(f"{k} {v:.3f}" for k, v in worst.items()) or "not computed"
+        K = "/".join(map(str, self.phases))
+        return (super().summary() + f"\n\nSAEM: {K} iterations, {self.n_chains} chains per "
+                f"group, seed {self.seed!r}\n  logLik by method: {by}"
+                + (f" (IS Monte-Carlo SE {self.loglik_se:.3g})" if "is" in self.loglik_by else "")
+                + f"\n  max R-hat: {rh}")
+
+    __str__ = summary
+    __repr__ = summary
+
     def plot_convergence(self, params=None, ncols: int = 4, figsize=None):
         """Parameter traces across the phases (one line per replicate; phase boundaries
         dashed). Returns the matplotlib figure."""
@@ -67,6 +82,8 @@ class SAEMResult(NonlinearResult):
         for ax in list(axes.flat)[len(names):]:
             ax.set_visible(False)
         axes.flat[0].set_xlabel("iteration", fontsize=8)
+        if self.trace["replicate"].nunique() > 1:
+            axes.flat[0].legend(fontsize=7)
         fig.suptitle("SAEM: annealing | full step | decreasing step", fontsize=10)
         fig.tight_layout()
         return fig
