@@ -137,7 +137,8 @@ def _simulate(n, seed, error="constant"):
     e = rng.standard_normal(mean.shape)
     conc = mean + 0.7 * e if error == "constant" else mean * (1 + 0.1 * e)
     return pd.DataFrame({"Subject": np.repeat(np.arange(n), t.size), "Time": np.tile(t, n),
-                         "conc": conc.ravel(), "dose": np.repeat(dose, t.size)})
+                         "conc": conc.ravel(), "dose": np.repeat(dose, t.size),
+                         "mean": mean.ravel()})
 
 
 TRUE = {"lka": 0.45, "lCl": 1.0, "lV": 3.45, "var(lka)": 0.64**2, "var(lCl)": 0.27**2,
@@ -338,3 +339,44 @@ def test_covariates_on_parameters_with_random_effects():
     for k in ("lCl.lwt", "lV.lwt"):
         assert res.fixef[k] == pytest.approx(foce.fixef[k], abs=0.1 * res.se[k])
     assert res.loglik == pytest.approx(res.loglik_by["gq"], abs=0.1)
+
+
+def test_combined_and_exponential_error_models():
+    """The numeric M-step of the combined model (sd = a + b f) and the closed form on the log
+    scale for the exponential model recover the simulating values."""
+    d = _simulate(100, 21)
+    rng = np.random.default_rng(5)
+    mean = d["mean"].to_numpy()
+    d["conc"] = mean + (0.3 + 0.1 * mean) * rng.standard_normal(len(d))
+    res = _pk_model(d, "combined").fit("saem", seed=1, loglik_method="lin")
+    ep = res.error_params
+    assert ep["a"] == pytest.approx(0.3, abs=3 * res.se_params["a"])
+    assert ep["b"] == pytest.approx(0.1, abs=3 * res.se_params["b"])
+    d2 = _simulate(100, 22)
+    d2["conc"] = d2["mean"] * np.exp(0.15 * rng.standard_normal(len(d2)))
+    res2 = _pk_model(d2, "exponential").fit("saem", seed=1, loglik_method=["is", "gq"])
+    assert res2.error_params["a"] == pytest.approx(0.15, abs=3 * res2.se_params["a"])
+    assert res2.loglik == pytest.approx(res2.loglik_by["gq"], abs=0.1)
+
+
+def test_parameter_without_random_effect(ref):
+    """R's SSfol with lKe fixed only (numeric M-step): nlme's ML estimates within 0.25 SE,
+    and the IS log-likelihood agrees with quadrature at the same estimates."""
+    case = ref["theoph_nlme_ml"]
+
+    def ssfol(phi, Dose, Time):
+        lKe, lKa, lCl = phi["lKe"], phi["lKa"], phi["lCl"]
+        return (Dose * pt.exp(lKe + lKa - lCl) * (pt.exp(-pt.exp(lKe) * Time)
+                                                  - pt.exp(-pt.exp(lKa) * Time))
+                / (pt.exp(lKa) - pt.exp(lKe)))
+
+    m = pmm.NonlinearMixedModel(ssfol, pmm.datasets.load("Theoph"), "conc",
+                                {"lKe": "1", "lKa": "1", "lCl": "1"}, "lKa + lCl ~ 1 | Subject",
+                                cov="diagonal", start={"lKe": -2.5, "lKa": 0.5, "lCl": -3})
+    res = m.fit("saem", seed=2, loglik_method=["is", "gq"])
+    for k, v in case["beta"].items():
+        assert res.fixef[k] == pytest.approx(v, abs=0.25 * case["se"][k])
+    np.testing.assert_allclose(res.se[list(case["se"])], list(case["se"].values()), rtol=0.1)
+    assert res.loglik == pytest.approx(res.loglik_by["gq"], abs=0.1)
+    with pytest.raises(NotImplementedError, match="needs a random effect on every parameter"):
+        m.fit("saem", seed=2, ComputeStdErrors="sa")
