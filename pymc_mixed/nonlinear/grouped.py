@@ -43,12 +43,12 @@ class GroupedLMM:
     """Cross products of the model linearized at ``(f, J)`` (working scale), per level.
 
     ``y`` is the pseudo-response, ``X`` (n, p) the fixed design ``J A``; the random design
-    of level ``j`` is ``lay.E``-mapped ``Jw`` rows.
+    of level ``j`` is its rows of ``lay.to_effects(Jw)``.
     """
 
     def __init__(self, lay, Jw: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray | None):
         self.lay = lay
-        Z = np.einsum("icp,ip->ic", lay.E, Jw)                       # (n, k)
+        Z = lay.to_effects(Jw)                                         # (n, k)
         wv = np.ones(len(y)) if w is None else w
         Zw = Z * wv[:, None]
         self.ZtZ = lay.group_sum(Zw[:, :, None] * Z[:, None, :])       # (G, k, k)

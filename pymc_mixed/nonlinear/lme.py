@@ -76,7 +76,7 @@ class _Steps:
         fw, Jw = em.working_mean(f, J)
         X = spec.fixed_jacobian(Jw)
         B = np.concatenate([np.asarray(x) for x in b], axis=1)          # (G, k)
-        zb = np.einsum("ic,icp,ip->i", B[lay.refs], lay.E, Jw)
+        zb = np.sum(B[lay.refs] * lay.to_effects(Jw), axis=1)
         y = em.working_response(spec.y) - fw + X @ beta + zb
         w = None if em.name in ("constant", "exponential") else 1.0 / em.g(f, np.zeros(0))**2
         return GroupedLMM(lay, Jw, X, y, w)
