@@ -57,6 +57,7 @@ class GroupedLMM:
         Xw = X * wv[:, None]
         self.XtX, self.Xty, self.yty = Xw.T @ X, Xw.T @ y, float(np.sum(wv * y * y))
         self.n, self.p = X.shape
+        self.sum_log_w = 0.0 if w is None else float(np.log(w).sum())
 
     def _factor(self, theta):
         lay = self.lay
@@ -94,3 +95,13 @@ class GroupedLMM:
             ldRX2 = 2.0 * np.log(np.diagonal(Rxx)).sum()
             return float(ldL2 + ldRX2 + nmp * (1.0 + _LOG_2PI + np.log(pwrss / nmp)))
         return float(ldL2 + self.n * (1.0 + _LOG_2PI + np.log(pwrss / self.n)))
+
+    def stats(self, theta, REML: bool = False):
+        """``(deviance, sigma, vcov(beta))`` at ``theta`` as :class:`LMMObjective` reports
+        them (the deviance with its ``-sum log w``)."""
+        Lam, L, C, c, Rxx, z = self._factor(np.asarray(theta, float))
+        dev = self.deviance(theta, REML) - self.sum_log_w
+        pwrss = self.yty - np.sum(c * c) - z @ z
+        sigma = float(np.sqrt(pwrss / (self.n - self.p if REML else self.n)))
+        Rinv = np.linalg.inv(Rxx)
+        return dev, sigma, sigma**2 * Rinv.T @ Rinv
