@@ -74,6 +74,8 @@ class NonlinearKernel:
         except DisconnectedInputError as err:  # pragma: no cover - phi is always connected
             raise ModelFunctionError(str(err)) from err
         self._fj = pytensor.function([phi], [f, J], on_unused_input="ignore")
+        # inputs are always contiguous float64 (n, P): skip PyTensor's per-call input checks
+        self._fj.trust_input = True
 
     def _compile_batch(self):
         import pytensor
@@ -88,8 +90,14 @@ class NonlinearKernel:
         """``f`` (n,) and ``J`` (n, P) at ``phi`` (n, P), all observations at once."""
         if self._fj is None:
             self._compile_fj()
-        f, J = self._fj(np.ascontiguousarray(phi, dtype=float))
-        return f, J
+        return self._fj(self._checked(phi))
+
+    def _checked(self, phi):
+        # the compiled functions trust their input: check the one thing that could go wrong
+        phi = np.ascontiguousarray(phi, dtype=float)
+        if phi.shape != (self.spec.n, self.spec.P):
+            raise ValueError(f"phi must be ({self.spec.n}, {self.spec.P}); got {phi.shape}")
+        return phi
 
     def f(self, phi: np.ndarray) -> np.ndarray:
         """``f`` (n,) at ``phi`` (n, P)."""

@@ -34,13 +34,16 @@ class LaplaceObjective:
     ``modes`` holds the state at the conditional modes of the last evaluation.
     """
 
-    def __init__(self, spec, kernel, nAGQ: int = 1, tol: float = 1e-18):
+    def __init__(self, spec, kernel, nAGQ: int = 1, tol: float = 0.0):
         self.spec = spec
         self.kernel = kernel
         self.lay = FactorLayout(spec)
         self.nAGQ = int(nAGQ)
         self.tol = tol
         self.modes = None
+        self.se_method = "finite-difference Hessian of the deviance"
+        self.warm = True        # warm-start the modes from the last evaluation (guarded)
+        self.warm_steps = 8
         self.nth = spec.ntheta
         self.nshape = spec.error_model.nshape
         self.logjac = spec.error_model.log_jacobian(spec.y)
@@ -59,12 +62,41 @@ class LaplaceObjective:
         return theta, beta, x[b:]
 
     def find_modes(self, theta, beta, shape):
-        """Conditional modes, always from ``u = 0`` (as nlmer): a warm start from the previous
-        point can settle in another local mode of a group (Theoph's flip-flop ``ka <-> ke``),
-        making the objective depend on the optimizer's path."""
-        m = conditional_modes(self.lay, self.kernel, beta, theta, shape, tol=self.tol)
-        self.modes = m
+        """Conditional modes at ``(theta, beta, shape)``.
+
+        Cold (from ``u = 0``, as nlmer) when ``warm`` is off or nothing is known yet.
+        Otherwise from the previous evaluation's modes, guarded: a warm start can settle in
+        another local mode of a group (Theoph's flip-flop ``ka <-> ke``), which would make
+        the objective depend on the optimizer's path. A group whose warm search was
+        suspicious (a halved step, or more than ``warm_steps`` Newton steps) is solved again
+        from ``u = 0`` and keeps the better mode by its penalized objective.
+        ``fit_laplace`` checks the optimum with a cold search."""
+        if not self.warm or self.modes is None:
+            m = conditional_modes(self.lay, self.kernel, beta, theta, shape, tol=self.tol)
+        else:
+            m = conditional_modes(self.lay, self.kernel, beta, theta, shape, U0=self.modes.U,
+                                  tol=self.tol)
+            bad = m.halved | (m.steps > self.warm_steps) | ~np.isfinite(m.pen)
+            if bad.any() or not m.converged:
+                m = self._recheck_cold(theta, beta, shape, m, bad if m.converged else None)
+        if np.all(np.isfinite(m.U)):
+            self.modes = m
         return m
+
+    def _recheck_cold(self, theta, beta, shape, m, bad):
+        """Solve the ``bad`` groups (all when None) from ``u = 0``; keep per group the mode
+        with the lower penalized objective."""
+        lay = self.lay
+        bad = np.ones(lay.G, bool) if bad is None else bad
+        U0 = np.where(bad[:, None], 0.0, m.U)
+        cold = conditional_modes(lay, self.kernel, beta, theta, shape, U0=U0, tol=self.tol)
+        take = bad & ~(m.pen < cold.pen)     # ties go to the cold mode (nlmer's definition)
+        if take.all():
+            return cold
+        if not take.any():
+            return m
+        U = np.where(take[:, None], cold.U, m.U)
+        return conditional_modes(lay, self.kernel, beta, theta, shape, U0=U, tol=self.tol)
 
     # -- objectives ----------------------------------------------------------------------
     def foce(self, x) -> float:
@@ -181,14 +213,18 @@ def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_o
     x0 = np.r_[theta0, beta0, em.shape_init]
     lower = np.r_[spec.theta_lower, np.full(spec.p, -np.inf), em.shape_lower]
     fun = obj.fo if method == "FO" else obj.foce
-    step = 0.1 * np.abs(x0) + 0.05
-    opt = minimize_bobyqa(fun, x0, lower, initial_step=step, **opts)
-    # BOBYQA's trust region can stop short on these objectives: restart from the end once
-    opt2 = minimize_bobyqa(fun, opt.final, lower, initial_step=0.01 * np.abs(opt.final) + 1e-3,
-                           **opts)
-    opt2.feval += opt.feval
-    opt2.initial = opt.initial
-    opt = opt2
+    grad = None
+    if method == "FOCE" and nAGQ <= 1 and obj.lay.exact_newton:
+        from .laplace_grad import FoceGradient, minimize_foce
+
+        grad = FoceGradient(obj)
+        opt = minimize_foce(grad, x0, lower)
+    if grad is None or not opt.converged:
+        start = x0 if grad is None else opt.final
+        opt = _bobyqa_twice(fun, start, lower, opts)
+        grad = None
+    if method != "FO":
+        opt = _cold_check(obj, fun, opt, lower, opts)
     theta, beta, shape = obj.split(opt.final)
     sigma = _fo_sigma(obj, opt.final) if method == "FO" else (fun(opt.final), obj.sigma())[1]
     idx = slice(spec.ntheta, spec.ntheta + spec.p)
@@ -203,6 +239,9 @@ def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_o
         theta, beta, logsig, shape = agq.split(opt.final, with_sigma=True)
         sigma = float(np.exp(logsig))
         H = _fd_hessian(agq.agq, opt.final)
+    elif grad is not None:
+        H = grad.hessian(opt.final)
+        obj.se_method = "Hessian of the deviance from its exact gradient (central differences)"
     else:
         # the scale is profiled out: the inverse Hessian of the profiled deviance has the
         # same (theta, beta) block as the full one
@@ -212,6 +251,35 @@ def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_o
     except np.linalg.LinAlgError:
         vcov = np.full((spec.p, spec.p), np.nan)
     return obj, theta, beta, sigma, shape, vcov, opt
+
+
+def _bobyqa_twice(fun, x0, lower, opts):
+    """BOBYQA, restarted once from its end: its trust region can stop short here."""
+    from ..fit.optimize import minimize_bobyqa
+
+    opt = minimize_bobyqa(fun, x0, lower, initial_step=0.1 * np.abs(x0) + 0.05, **opts)
+    opt2 = minimize_bobyqa(fun, opt.final, lower, initial_step=0.01 * np.abs(opt.final) + 1e-3,
+                           **opts)
+    opt2.feval += opt.feval
+    opt2.initial = opt.initial
+    return opt2
+
+
+def _cold_check(obj, fun, opt, lower, opts):
+    """The warm-started modes must be the cold ones (nlmer's, from ``u = 0``) at the optimum.
+    If a group's cold search finds another mode, optimize again with cold searches only."""
+    from ..fit.optimize import minimize_bobyqa
+
+    obj.warm = False
+    cold = fun(opt.final)
+    if abs(cold - opt.fmin) <= 1e-9 * (1.0 + abs(cold)):
+        obj.warm = True
+        return opt
+    opt3 = minimize_bobyqa(fun, opt.final, lower, initial_step=0.01 * np.abs(opt.final) + 1e-3,
+                           **opts)
+    opt3.feval += opt.feval
+    opt3.initial = opt.initial
+    return opt3
 
 
 def _fo_sigma(obj, x) -> float:

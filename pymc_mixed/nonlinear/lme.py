@@ -25,7 +25,9 @@ from ..fit.optimize import OptSummary, minimize_bobyqa
 from ..fit.pls import LMMObjective, _initial_step
 from ..linalg import BlockedSystem
 from ..spec import ModelSpec
+from .grouped import GroupedLMM, U_to_u
 from .linearize import linearized_lmm
+from .pnls import FactorLayout
 
 __all__ = ["LMEFit", "fit_lme", "pnls"]
 
@@ -38,7 +40,7 @@ class LMEFit:
     beta: np.ndarray
     u: np.ndarray
     lin: ModelSpec
-    objective: LMMObjective
+    objective: object         # LMMObjective, or GroupedLMM (one grouping factor)
     deviance: float           # of the linearized LMM (ML or REML criterion), working scale
     sigma: float
     vcov_beta: np.ndarray
@@ -59,14 +61,50 @@ def _penalized(spec, kernel, beta, u, theta):
     return (val if np.isfinite(val) else np.inf), f, J, b
 
 
-def pnls(spec, kernel, theta, beta, u, tol: float = 1e-10, maxit: int = 100):
-    """Joint Gauss-Newton over ``(beta, u)`` at fixed theta (nlme's PNLS step)."""
-    val, f, J, b = _penalized(spec, kernel, beta, u, theta)
-    for _ in range(maxit):
-        lin = linearized_lmm(spec, f, J, beta, b)
+class _Steps:
+    """The penalized least-squares solution of the model linearized at ``(beta, b)``: through
+    :class:`GroupedLMM` (per-level blocks) for one grouping factor, else the blocked LMM
+    kernel. Also the theta objective of the LME step."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.lay = FactorLayout(spec) if len(spec.groups) == 1 else None
+
+    def grouped(self, f, J, beta, b):
+        spec, lay = self.spec, self.lay
+        em = spec.error_model
+        fw, Jw = em.working_mean(f, J)
+        X = spec.fixed_jacobian(Jw)
+        B = np.concatenate([np.asarray(x) for x in b], axis=1)          # (G, k)
+        zb = np.sum(B[lay.refs] * lay.to_effects(Jw), axis=1)
+        y = em.working_response(spec.y) - fw + X @ beta + zb
+        w = None if em.name in ("constant", "exponential") else 1.0 / em.g(f, np.zeros(0))**2
+        return GroupedLMM(lay, Jw, X, y, w)
+
+    def solve(self, f, J, beta, b, theta):
+        """``(u, beta)`` minimizing the linearized penalized objective at ``theta``."""
+        if self.lay is not None:
+            beta_new, U = self.grouped(f, J, beta, b).solve(theta)
+            return U_to_u(self.lay, U), beta_new
+        lin = linearized_lmm(self.spec, f, J, beta, b)
         sys = BlockedSystem(lin.reterms, lin.X, lin.y, lin.weights)
         sys.update(theta)
-        u_new, beta_new = sys.solve()
+        return sys.solve()
+
+    def objective(self, f, J, beta, b, REML):
+        """The linearized LMM's profiled deviance in theta (up to a constant)."""
+        if self.lay is not None:
+            g = self.grouped(f, J, beta, b)
+            return lambda th: g.deviance(th, REML)
+        return LMMObjective(linearized_lmm(self.spec, f, J, beta, b), REML)
+
+
+def pnls(spec, kernel, theta, beta, u, tol: float = 1e-10, maxit: int = 100, steps=None):
+    """Joint Gauss-Newton over ``(beta, u)`` at fixed theta (nlme's PNLS step)."""
+    steps = steps or _Steps(spec)
+    val, f, J, b = _penalized(spec, kernel, beta, u, theta)
+    for _ in range(maxit):
+        u_new, beta_new = steps.solve(f, J, beta, b, theta)
         du, dbeta = u_new - u, beta_new - beta
         step = 1.0
         for _ in range(40):
@@ -93,14 +131,15 @@ def fit_lme(spec, kernel, REML: bool = False, theta0=None, beta0=None, tol: floa
     theta = spec.theta_init.copy() if theta0 is None else np.asarray(theta0, float)
     beta = spec.beta0.copy() if beta0 is None else np.asarray(beta0, float)
     u = np.zeros(spec.q)
+    steps = _Steps(spec)
+    lower = spec.theta_lower
     first = None
     converged = stopped = False
     for it in range(1, maxiter + 1):
-        beta, u, _ = pnls(spec, kernel, theta, beta, u)
+        beta, u, _ = pnls(spec, kernel, theta, beta, u, steps=steps)
         val, f, J, b = _penalized(spec, kernel, beta, u, theta)
-        lin = linearized_lmm(spec, f, J, beta, b)
-        obj = LMMObjective(lin, REML)
-        opt = minimize_bobyqa(obj, theta, lin.theta_lower, initial_step=_initial_step(lin, theta),
+        opt = minimize_bobyqa(steps.objective(f, J, beta, b, REML), theta, lower,
+                              initial_step=_initial_step(spec, theta),
                               ftol_rel=1e-13, ftol_abs=1e-12, xtol_abs=1e-10, keep_log=False)
         first = first or opt
         change = np.max(np.abs(opt.final - theta) / (np.abs(theta) + 1e-3))
@@ -111,15 +150,18 @@ def fit_lme(spec, kernel, REML: bool = False, theta0=None, beta0=None, tol: floa
         if change < tol:
             converged = True
             break
-    beta, u, _ = pnls(spec, kernel, theta, beta, u)
+    beta, u, _ = pnls(spec, kernel, theta, beta, u, steps=steps)
     val, f, J, b = _penalized(spec, kernel, beta, u, theta)
     lin = linearized_lmm(spec, f, J, beta, b)
-    obj = LMMObjective(lin, REML)
-    dev = obj(theta)
-    sigma = obj.sigma()
-    Lxx = obj.system.Rxx()
-    Linv = np.linalg.inv(Lxx)
-    vcov = sigma**2 * Linv.T @ Linv
+    if steps.lay is not None:   # the same numbers without building the sparse system
+        obj = steps.grouped(f, J, beta, b)
+        dev, sigma, vcov = obj.stats(theta, REML)
+    else:
+        obj = LMMObjective(lin, REML)
+        dev = obj(theta)
+        sigma = obj.sigma()
+        Linv = np.linalg.inv(obj.system.Rxx())
+        vcov = sigma**2 * Linv.T @ Linv
     opt.initial = first.initial
     opt.fmin = dev
     return LMEFit(theta=theta, beta=beta, u=u, lin=lin, objective=obj, deviance=dev, sigma=sigma,

@@ -63,7 +63,9 @@ class NonlinearMixedModel:
         from .lme import fit_lme
 
         spec = self.spec
-        lme = fit_lme(spec, self.kernel, REML=(key == "RELME"), callback=callback)
+        # FO/FOCE/AGQ only start from LME's estimates: a loose alternation is enough there
+        tol = 1e-9 if key in ("LME", "RELME") else 1e-4
+        lme = fit_lme(spec, self.kernel, REML=(key == "RELME"), tol=tol, callback=callback)
         if key in ("LME", "RELME") or lme.stopped:
             b = spec.b_blocks(lme.theta, lme.u)
             return NonlinearResult(
@@ -90,7 +92,7 @@ class NonlinearMixedModel:
         return NonlinearResult(
             spec=spec, kernel=self.kernel, method=name, beta=beta, theta_=theta, sigma=sigma,
             shape=shape, vcov_beta=vcov, b_blocks=b, deviance=float(opt.fmin), optsum=opt,
-            se_method="finite-difference Hessian of the deviance", converged=opt.converged)
+            se_method=obj.se_method, converged=opt.converged)
 
     def graph(self):
         """The plain joint log density ``log p(y, u | beta, theta, sigma)`` (constant error
