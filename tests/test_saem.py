@@ -380,3 +380,13 @@ def test_parameter_without_random_effect(ref):
     assert res.loglik == pytest.approx(res.loglik_by["gq"], abs=0.1)
     with pytest.raises(NotImplementedError, match="needs a random effect on every parameter"):
         m.fit("saem", seed=2, ComputeStdErrors="sa")
+
+
+def test_mode_kernel(theo):
+    """Kernel 4 (independent proposals around the conditional modes) mixes well on Theoph and
+    leaves the estimates at the exact ML within Monte-Carlo error."""
+    res = theo.fit("saem", seed=4, mode_kernel=True, loglik_method="none",
+                   compute_std_errors=False, progressbar=False)
+    assert "mode" in res.acceptance and res.acceptance["mode"].iloc[-50:].mean() > 0.3
+    np.testing.assert_allclose(res.fixef, [AGQ9["beta"][k] for k in res.fixef.index],
+                               atol=0.02)
