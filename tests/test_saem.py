@@ -89,7 +89,8 @@ def test_theoph_loglik_is_agrees_with_quadrature(theo_saem):
 def test_theoph_result_pieces(theo_saem, tmp_path):
     res = theo_saem
     assert res.method == "SAEM" and res.converged
-    assert set(res.rhat) == {"mcmc"} and max(res.rhat["mcmc"].values()) < 1.1
+    assert set(res.rhat) == {"mcmc", "parameters", "drift"}
+    assert max(res.rhat["mcmc"].values()) < 1.1
     assert list(res.se_params.index) == ["lka", "lCl", "lV", "var(lka)", "var(lCl)",
                                          "var(lV)", "a"]
     # linearized Fisher information: close to FOCE's finite-difference Hessian SEs
@@ -261,7 +262,7 @@ def test_replicates_agree(theo):
         res = theo.fit("saem", seed=5, replicates=2, loglik_method="none",
                        compute_std_errors=False)
     assert res.replicate_estimates.shape == (2, 7)
-    assert set(res.rhat) == {"mcmc", "parameters"}
+    assert set(res.rhat) == {"mcmc", "parameters", "drift"}
     reps = res.replicate_estimates
     np.testing.assert_allclose(reps.iloc[0, :3], reps.iloc[1, :3], atol=0.03)
 
@@ -390,3 +391,26 @@ def test_mode_kernel(theo):
     assert "mode" in res.acceptance and res.acceptance["mode"].iloc[-50:].mean() > 0.3
     np.testing.assert_allclose(res.fixef, [AGQ9["beta"][k] for k in res.fixef.index],
                                atol=0.02)
+
+
+def test_drifting_full_step_phase_warns():
+    """Two samples per subject, one chain per subject (the default for 200 subjects): the
+    full-step phase still drifts and the fit says so; five chains settle it."""
+    rng = np.random.default_rng(1)
+    n, t = 200, np.array([1.0, 8.0])
+    lka, lcl, lv = (np.array([0.45, 1.0, 3.45])
+                    + rng.standard_normal((n, 3)) * np.array([1.2, 0.3, 0.3])).T
+    ka, k, v = np.exp(lka)[:, None], np.exp(lcl - lv)[:, None], np.exp(lv)[:, None]
+    mean = 320.0 * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
+    d = pd.DataFrame({"Subject": np.repeat(np.arange(n), 2), "Time": np.tile(t, n),
+                      "conc": (mean * np.exp(0.15 * rng.standard_normal(mean.shape))).ravel(),
+                      "dose": 320.0})
+    m = _pk_model(d, "exponential")
+    kw = dict(seed=1, loglik_method="none", compute_std_errors=False)
+    with pytest.warns(SAEMConvergenceWarning, match=r"\(parameters\)"):
+        res = m.fit("saem", **kw)
+    assert not res.converged and max(res.rhat["parameters"].values()) > 1.3
+    assert max(res.rhat["drift"].values()) > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SAEMConvergenceWarning)
+        assert m.fit("saem", n_chains=5, **kw).converged

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ...linalg.threads import single_threaded_blas
 from ..pnls import FactorLayout, conditional_modes
-from .diagnostics import THRESHOLD, diagnose
+from .diagnostics import diagnose, failed
 from .driver import param_names, param_vector, run_saem
 from .layout import SAEMLayout
 from .linearized import linearize
@@ -68,7 +68,7 @@ def fit_saem(spec, kernel, seed=None, **options) -> SAEMResult:
         se_params, vcov_params, vcov_beta = _stderr(opts, lay, lin, run, names)
         loglik_by, loglik_se = _logliks(opts, lay, kernel, p, theta, lin, cmean, ccov, streams[-1])
     rhat = diagnose([r.chain_means for r in runs], [r.trace for r in runs], opts.n_iterations,
-                    names, lay.names)
+                    names, lay.names, se_params.to_numpy())
     first = next(iter(loglik_by.values()), np.nan)
     acc = pd.DataFrame(run.rates, columns=["population", "random_walk", "block", "mode"])
     acc = acc.dropna(axis=1, how="all")
@@ -80,7 +80,7 @@ def fit_saem(spec, kernel, seed=None, **options) -> SAEMResult:
         deviance=-2.0 * first, optsum=None,
         se_method={"lin": "linearized Fisher information", None: "not computed",
                    "sa": "stochastic approximation (Louis)"}[opts.se_method],
-        converged=all(v <= THRESHOLD[kind] for kind, d in rhat.items() for v in d.values()),
+        converged=not failed(rhat),
         stopped=run.stopped, loglik_se=loglik_se, loglik_by=loglik_by,
         trace=_trace_frame(runs, names, opts.n_iterations), se_params=se_params,
         vcov_params=vcov_params, rhat=rhat, cond_mean_blocks=lay.psi_to_b(cmean, p.beta),

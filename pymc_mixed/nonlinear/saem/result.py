@@ -50,7 +50,8 @@ class SAEMResult(NonlinearResult):
         """nlme-style summary plus the SAEM specifics (log-likelihood methods, chains,
         convergence diagnostics)."""
         by = ", ".join(f"{k} {v:.4f}" for k, v in self.loglik_by.items()) or "not computed"
-        worst = {kind: max(d.values()) for kind, d in self.rhat.items() if d}
+        worst = {kind: max(d.values()) for kind, d in self.rhat.items()
+                 if d and kind != "drift"}
         rh = ", ".join(f"{k} {v:.3f}" for k, v in worst.items()) or "not computed"
         K = "/".join(map(str, self.phases))
         return (super().summary() + f"\n\nSAEM: {K} iterations, {self.n_chains} chains per "
