@@ -406,7 +406,7 @@ def test_drifting_full_step_phase_warns():
                       "conc": (mean * np.exp(0.15 * rng.standard_normal(mean.shape))).ravel(),
                       "dose": 320.0})
     m = _pk_model(d, "exponential")
-    kw = dict(seed=1, loglik_method="none", compute_std_errors=False)
+    kw = dict(seed=1, loglik_method="none")
     with pytest.warns(SAEMConvergenceWarning, match=r"\(parameters\)"):
         res = m.fit("saem", **kw)
     assert not res.converged and max(res.rhat["parameters"].values()) > 1.3
