@@ -27,9 +27,9 @@ LAYERS = [
      "nonlinear.linearize"],
     ["datatree"],
     ["bayes", "postfit", "plots"],
-    ["results", "nonlinear.result"],
+    ["results", "nonlinear.result", "nonlinear.saem.result"],
     ["fit", "nonlinear.pnls", "nonlinear.grouped", "nonlinear.lme",
-     "nonlinear.laplace", "nonlinear.laplace_grad", "nonlinear.estimators"],
+     "nonlinear.laplace", "nonlinear.laplace_grad", "nonlinear.estimators", "nonlinear.saem"],
     ["model", "nonlinear.model", "matlab"],
     ["cli", "__main__", "", "nonlinear"],
 ]

@@ -113,3 +113,56 @@ def test_warm_started_foce_objective_is_the_cold_one():
         x[:2] = np.abs(x[:2])
         # the modes are converged to round-off of pen, so log|L| agrees to ~1e-11 relative
         assert warm.foce(x) == pytest.approx(cold.foce(x), rel=1e-10)
+
+
+@pytest.mark.parametrize("which", ["theoph_full", "orange_exponential"])
+def test_foce_gradient_is_the_derivative_of_the_deviance(which):
+    """The analytic FOCE gradient (implicit modes, exact Jacobian) against central differences
+    of the deviance itself."""
+    from pymc_mixed.nonlinear.laplace import LaplaceObjective
+    from pymc_mixed.nonlinear.laplace_grad import FoceGradient
+
+    if which == "theoph_full":
+        m = _theoph(cov="full")
+        x = np.r_[0.5, 0.1, 0.5, -2.46, 0.48, -3.23]
+    else:
+        m = pmm.NonlinearMixedModel(sslogis, pmm.datasets.load("Orange"), "circumference",
+                                    {"Asym": "1", "xmid": "1", "scal": "1"}, "Asym ~ 1 | Tree",
+                                    start={"Asym": 192, "xmid": 727, "scal": 348},
+                                    error_model="exponential")
+        x = np.r_[1.5, 190.0, 720.0, 350.0]
+    obj = LaplaceObjective(m.spec, m.kernel)
+    obj.warm = False
+    val, grad = FoceGradient(obj).value_and_grad(x)
+    assert val == obj.foce(x)
+    fd = []
+    for i in range(len(x)):
+        h = 1e-5 * max(1.0, abs(x[i]))
+        e = np.zeros(len(x))
+        e[i] = h
+        fd.append((obj.foce(x + e) - obj.foce(x - e)) / (2 * h))
+    np.testing.assert_allclose(grad, fd, rtol=2e-6, atol=1e-6 * np.abs(fd).max())
+
+
+def test_grouped_lmm_stats_equal_the_blocked_kernel():
+    """deviance (with the weights' constant), sigma and vcov(beta) of the per-level path,
+    proportional error model (weights 1 / f^2)."""
+    from pymc_mixed.fit.pls import LMMObjective
+    from pymc_mixed.nonlinear.lme import _penalized, _Steps
+    from pymc_mixed.nonlinear.linearize import linearized_lmm
+
+    m = pmm.NonlinearMixedModel(sslogis, pmm.datasets.load("Orange"), "circumference",
+                                {"Asym": "1", "xmid": "1", "scal": "1"}, "Asym ~ 1 | Tree",
+                                start={"Asym": 192, "xmid": 727, "scal": 348},
+                                error_model="proportional")
+    spec = m.spec
+    beta, theta, u = np.array([190.0, 720.0, 350.0]), np.array([3.0]), np.linspace(-1, 1, 5)
+    _, f, J, b = _penalized(spec, m.kernel, beta, u, theta)
+    g = _Steps(spec).grouped(f, J, beta, b)
+    for REML in (False, True):
+        slow = LMMObjective(linearized_lmm(spec, f, J, beta, b), REML)
+        dev, sigma, vcov = g.stats(theta, REML)
+        assert dev == pytest.approx(slow(theta), rel=1e-12)
+        assert sigma == pytest.approx(slow.sigma(), rel=1e-12)
+        Linv = np.linalg.inv(slow.system.Rxx())
+        np.testing.assert_allclose(vcov, slow.sigma()**2 * Linv.T @ Linv, rtol=1e-10)

@@ -17,7 +17,7 @@ from ..fit.base import register
 from .error_models import get_error_model
 from .result import NonlinearResult
 
-__all__ = ["fit_lme_method", "fit_laplace_method"]
+__all__ = ["fit_lme_method", "fit_laplace_method", "fit_saem_method"]
 
 
 def _kernel(spec, kernel):
@@ -44,15 +44,15 @@ def _lme_result(spec, kernel, lme, method: str) -> NonlinearResult:
         converged=lme.converged and not lme.stopped, stopped=lme.stopped)
 
 
-def fit_lme_method(spec, *, kernel=None, method: str = "LME", callback=None,
-                   **_) -> NonlinearResult:
+def fit_lme_method(spec, *, kernel=None, method: str = "LME", callback=None
+                   ) -> NonlinearResult:
     """Lindstrom-Bates LME (or RELME): PNLS for (beta, b), then an LMM on the linearized model."""
     kernel = _kernel(spec, kernel)
     return _lme_result(spec, kernel, _lme(spec, kernel, method, callback, tol=1e-9), method)
 
 
 def fit_laplace_method(spec, *, kernel=None, method: str = "FOCE", nAGQ: int = 1,
-                       callback=None, **_) -> NonlinearResult:
+                       callback=None) -> NonlinearResult:
     """FO, FOCE/Laplace or AGQ, started from a loosely converged LME fit."""
     from .laplace import fit_laplace
 
@@ -80,4 +80,14 @@ register("nlmm", "LME", lambda spec, **kw: fit_lme_method(spec, method="LME", **
 register("nlmm", "RELME", lambda spec, **kw: fit_lme_method(spec, method="RELME", **kw))
 for _m in ("FO", "FOCE", "AGQ"):
     register("nlmm", _m, lambda spec, _m=_m, **kw: fit_laplace_method(spec, method=_m, **kw))
+def fit_saem_method(spec, *, kernel=None, callback=None, seed=None, **options):
+    """SAEM (:mod:`pymc_mixed.nonlinear.saem`): exact ML by stochastic approximation EM."""
+    from .saem import fit_saem
+
+    if callback is not None:
+        raise TypeError("SAEM takes nlmefitsa's OutputFcn=f(beta, status, state), not callback=")
+    return fit_saem(spec, _kernel(spec, kernel), seed=seed, **options)
+
+
+register("nlmm", "SAEM", fit_saem_method)
 register("nlmm", "laplace", lambda spec, **kw: fit_laplace_method(spec, method="FOCE", **kw))

@@ -43,12 +43,12 @@ class GroupedLMM:
     """Cross products of the model linearized at ``(f, J)`` (working scale), per level.
 
     ``y`` is the pseudo-response, ``X`` (n, p) the fixed design ``J A``; the random design
-    of level ``j`` is ``lay.E``-mapped ``Jw`` rows.
+    of level ``j`` is its rows of ``lay.to_effects(Jw)``.
     """
 
     def __init__(self, lay, Jw: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray | None):
         self.lay = lay
-        Z = np.einsum("icp,ip->ic", lay.E, Jw)                       # (n, k)
+        Z = lay.to_effects(Jw)                                         # (n, k)
         wv = np.ones(len(y)) if w is None else w
         Zw = Z * wv[:, None]
         self.ZtZ = lay.group_sum(Zw[:, :, None] * Z[:, None, :])       # (G, k, k)
@@ -57,6 +57,7 @@ class GroupedLMM:
         Xw = X * wv[:, None]
         self.XtX, self.Xty, self.yty = Xw.T @ X, Xw.T @ y, float(np.sum(wv * y * y))
         self.n, self.p = X.shape
+        self.sum_log_w = 0.0 if w is None else float(np.log(w).sum())
 
     def _factor(self, theta):
         lay = self.lay
@@ -94,3 +95,13 @@ class GroupedLMM:
             ldRX2 = 2.0 * np.log(np.diagonal(Rxx)).sum()
             return float(ldL2 + ldRX2 + nmp * (1.0 + _LOG_2PI + np.log(pwrss / nmp)))
         return float(ldL2 + self.n * (1.0 + _LOG_2PI + np.log(pwrss / self.n)))
+
+    def stats(self, theta, REML: bool = False):
+        """``(deviance, sigma, vcov(beta))`` at ``theta`` as :class:`LMMObjective` reports
+        them (the deviance with its ``-sum log w``)."""
+        Lam, L, C, c, Rxx, z = self._factor(np.asarray(theta, float))
+        dev = self.deviance(theta, REML) - self.sum_log_w
+        pwrss = self.yty - np.sum(c * c) - z @ z
+        sigma = float(np.sqrt(pwrss / (self.n - self.p if REML else self.n)))
+        Rinv = np.linalg.inv(Rxx)
+        return dev, sigma, sigma**2 * Rinv.T @ Rinv

@@ -31,13 +31,13 @@ class FoceGradient:
         spec, lay = obj.spec, obj.lay
         if not lay.exact_newton:
             raise NotImplementedError("the FOCE gradient needs weights free of the mean")
-        # A_i: (n, P, p), row i of each parameter's fixed design
+        # A_i, row i of each parameter's fixed design
         n, P = spec.n, spec.P
-        self.A = np.empty((n, P, spec.p))
+        self.At = np.empty((spec.p, n, P))     # (p, n, P): dphi / dbeta
         for j in range(P):
             unit = np.zeros((n, P))
             unit[:, j] = 1.0
-            self.A[:, j, :] = spec.fixed_jacobian(unit)
+            self.At[:, :, j] = spec.fixed_jacobian(unit).T
 
     def _hessians(self, phi):
         """(n, P, P) second derivatives of the working mean, central differences of J."""
@@ -66,38 +66,40 @@ class FoceGradient:
         theta, beta, _ = obj.split(x)
         m = obj.modes
         Lam = lay.Lam(theta)
-        dLam, E, refs = lay._Lmap, lay.E, lay.refs
-        nth, n = spec.ntheta, spec.n
+        dLam, refs = lay._Lmap, lay.refs
+        nth, n, M = spec.ntheta, spec.n, len(x)
         phi = lay.phi(spec.phi_fixed(beta), lay.b(m.U, Lam))
         Jw = spec.error_model.working_mean(*obj.kernel.fj(phi))[1]
         Hf = self._hessians(phi)
-        r, U = m.r, m.U
+        r = m.r
         # dphi at fixed u, one row per direction l of x: (M, n, P)
-        dB = np.einsum("gk,lck->lgc", U, dLam)
-        dphi_p = np.concatenate([np.einsum("lic,icp->lip", dB[:, refs], E),
-                                 np.transpose(self.A, (2, 0, 1))])
-        Z = np.einsum("icp,ip->ic", E, Jw)
+        dphi_p = np.empty((M, n, spec.P))
+        dphi_p[:nth] = lay.from_effects((m.U @ np.swapaxes(dLam, 1, 2))[:, refs])
+        dphi_p[nth:] = self.At
+        Z = lay.to_effects(Jw)
         ZL = Z @ Lam
         prss = float(m.pen.sum())
-        dprss = -2.0 * np.einsum("i,ip,lip->l", r, Jw, dphi_p)
-        dZL_lam = np.zeros((len(x), n, lay.k))
-        dZL_lam[:nth] = np.einsum("ic,lca->lia", Z, dLam)
+        dprss = -2.0 * dphi_p.reshape(M, -1) @ (r[:, None] * Jw).ravel()
+        dZL_lam = np.zeros((M, n, lay.k))
+        dZL_lam[:nth] = Z[None] @ dLam
 
-        def dZL(dphi):
-            return dZL_lam + np.einsum("icp,ipq,liq->lic", E, Hf, dphi) @ Lam
+        def dZL(dphi):   # Lambda' E_i Hf_i dphi_i, per observation: P^2 vector operations
+            Hd = np.zeros_like(dphi)
+            for p in range(spec.P):
+                for q in range(spec.P):
+                    Hd[..., p] += Hf[:, p, q] * dphi[..., q]
+            return dZL_lam + lay.to_effects(Hd) @ Lam
 
-        dr_p = -np.einsum("ip,lip->li", Jw, dphi_p)
-        dg = -lay.group_sum(dr_p.T[:, :, None] * ZL[:, None, :]
-                            + r[:, None, None] * np.transpose(dZL(dphi_p), (1, 0, 2)))
+        dr_p = -np.sum(dphi_p * Jw, axis=2)                                # (M, n)
+        dg = -lay.group_sum(np.transpose(dr_p[:, :, None] * ZL + r[:, None] * dZL(dphi_p),
+                                         (1, 0, 2)))                         # (G, M, k)
         H = np.eye(lay.k) + lay.group_sum(ZL[:, :, None] * ZL[:, None, :])
-        Hc = np.einsum("iap,ipq,ibq->iab", E, Hf, E)
-        K = H - Lam.T @ lay.group_sum(r[:, None, None] * Hc) @ Lam
-        du = -np.linalg.solve(K, np.swapaxes(dg, 1, 2))            # (G, k, M)
-        dBu = np.einsum("gkl,ck->lgc", du, Lam)
-        dphi = dphi_p + np.einsum("lic,icp->lip", dBu[:, refs], E)
-        S = np.einsum("lia,ib->ilab", dZL(dphi), ZL)
-        dH = lay.group_sum(S + np.swapaxes(S, 2, 3))               # (G, M, k, k)
-        dlogdet = np.einsum("gab,glba->l", np.linalg.inv(H), dH)
+        K = H - Lam.T @ lay.group_sum(r[:, None, None] * lay.effects_matrix(Hf)) @ Lam
+        du = -np.linalg.solve(K, np.swapaxes(dg, 1, 2))                   # (G, k, M)
+        dphi = dphi_p + lay.from_effects((np.transpose(du, (2, 0, 1)) @ Lam.T)[:, refs])
+        # d log|H_j| = 2 sum_i ZL_i' H_j^-1 dZL_i: no (G, M, k, k) array of dH
+        Q = (np.linalg.inv(H)[refs] @ ZL[:, :, None])[:, :, 0]
+        dlogdet = 2.0 * np.sum(dZL(dphi) * Q, axis=(1, 2))
         return dlogdet + n * dprss / prss
 
     def hessian(self, x, rel: float = 1e-4) -> np.ndarray:

@@ -40,7 +40,7 @@ class LMEFit:
     beta: np.ndarray
     u: np.ndarray
     lin: ModelSpec
-    objective: LMMObjective
+    objective: object         # LMMObjective, or GroupedLMM (one grouping factor)
     deviance: float           # of the linearized LMM (ML or REML criterion), working scale
     sigma: float
     vcov_beta: np.ndarray
@@ -76,7 +76,7 @@ class _Steps:
         fw, Jw = em.working_mean(f, J)
         X = spec.fixed_jacobian(Jw)
         B = np.concatenate([np.asarray(x) for x in b], axis=1)          # (G, k)
-        zb = np.einsum("ic,icp,ip->i", B[lay.refs], lay.E, Jw)
+        zb = np.sum(B[lay.refs] * lay.to_effects(Jw), axis=1)
         y = em.working_response(spec.y) - fw + X @ beta + zb
         w = None if em.name in ("constant", "exponential") else 1.0 / em.g(f, np.zeros(0))**2
         return GroupedLMM(lay, Jw, X, y, w)
@@ -153,12 +153,15 @@ def fit_lme(spec, kernel, REML: bool = False, theta0=None, beta0=None, tol: floa
     beta, u, _ = pnls(spec, kernel, theta, beta, u, steps=steps)
     val, f, J, b = _penalized(spec, kernel, beta, u, theta)
     lin = linearized_lmm(spec, f, J, beta, b)
-    obj = LMMObjective(lin, REML)
-    dev = obj(theta)
-    sigma = obj.sigma()
-    Lxx = obj.system.Rxx()
-    Linv = np.linalg.inv(Lxx)
-    vcov = sigma**2 * Linv.T @ Linv
+    if steps.lay is not None:   # the same numbers without building the sparse system
+        obj = steps.grouped(f, J, beta, b)
+        dev, sigma, vcov = obj.stats(theta, REML)
+    else:
+        obj = LMMObjective(lin, REML)
+        dev = obj(theta)
+        sigma = obj.sigma()
+        Linv = np.linalg.inv(obj.system.Rxx())
+        vcov = sigma**2 * Linv.T @ Linv
     opt.initial = first.initial
     opt.fmin = dev
     return LMEFit(theta=theta, beta=beta, u=u, lin=lin, objective=obj, deviance=dev, sigma=sigma,

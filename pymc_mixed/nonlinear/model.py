@@ -40,9 +40,11 @@ class NonlinearMixedModel:
         ``"RELME"`` (its REML form), ``"FO"``, ``"FOCE"`` (alias ``"laplace"``: Laplace at the
         conditional modes with the Gauss-Newton Hessian, as nlmer). ``nAGQ = k > 1`` uses
         adaptive Gauss-Hermite quadrature with ``k`` nodes per dimension (one grouping factor);
-        ``nAGQ = 1`` is FOCE. FO/FOCE/AGQ start from the LME estimates. Estimators are looked
-        up in the registry (:mod:`pymc_mixed.fit.base`) under the kind ``"nlmm"``; further
-        keyword arguments go to the estimator. Keeps the result as ``self.result``."""
+        ``nAGQ = 1`` is FOCE. FO/FOCE/AGQ start from the LME estimates. ``"SAEM"``: exact
+        maximum likelihood by stochastic approximation EM, with ``seed=`` and nlmefitsa's
+        options (see :mod:`pymc_mixed.nonlinear.saem`). Estimators are looked up in the
+        registry (:mod:`pymc_mixed.fit.base`) under the kind ``"nlmm"``; further keyword
+        arguments go to the estimator. Keeps the result as ``self.result``."""
         from ..fit.base import estimator, methods
 
         if nAGQ is not None:

@@ -88,7 +88,24 @@ class FactorLayout:
 
     def phi(self, phi0: np.ndarray, B: np.ndarray) -> np.ndarray:
         """``phi0 + B b``: add each level's random effects to its observations' parameters."""
-        return phi0 + np.einsum("ic,icp->ip", B[self.refs], self.E)
+        return phi0 + self.from_effects(B[self.refs])
+
+    def to_effects(self, X: np.ndarray) -> np.ndarray:
+        """(..., n, P) per-parameter rows -> (..., n, k) per-effect rows: ``E_i X_i``."""
+        return X[..., self.param_of] * self.z
+
+    def from_effects(self, B: np.ndarray) -> np.ndarray:
+        """(..., n, k) per-effect rows -> (..., n, P): ``E_i' B_i`` (columns may share a
+        parameter, so add column by column; no (n, k, P) contraction: einsum is slow there)."""
+        out = np.zeros(B.shape[:-1] + (self.spec.P,))
+        for c, j in enumerate(self.param_of):
+            out[..., j] += B[..., c] * self.z[:, c]
+        return out
+
+    def effects_matrix(self, Hf: np.ndarray) -> np.ndarray:
+        """(n, P, P) per-parameter matrices -> (n, k, k): ``E_i Hf_i E_i'``."""
+        pa = self.param_of
+        return Hf[:, pa][:, :, pa] * self.z[:, :, None] * self.z[:, None, :]
 
     def ZL(self, Jw: np.ndarray, Lam: np.ndarray) -> np.ndarray:
         """(n, k) ``Z Lambda`` rows: the Jacobian of the working mean in ``u``."""
@@ -148,8 +165,18 @@ def _second_derivatives(lay, kernel, phi, Jw):
     for c in range(lay.k):
         fc, Jc = kernel.fj(phi + h * lay.E[:, c, :])
         Jwc = em.working_mean(fc, Jc)[1]
-        Hc[:, :, c] = np.einsum("iap,ip->ia", lay.E, (Jwc - Jw) / h)
+        Hc[:, :, c] = lay.to_effects((Jwc - Jw) / h)
     return 0.5 * (Hc + np.swapaxes(Hc, 1, 2))
+
+
+def _positive_definite(H: np.ndarray) -> np.ndarray:
+    """(G,) Sylvester's criterion on (G, k, k): all leading minors positive (with a margin of
+    round-off); k small determinants are far cheaper than batched eigenvalues."""
+    ok = np.ones(H.shape[0], bool)
+    scale = np.abs(H).max(axis=(1, 2))
+    for m in range(1, H.shape[1] + 1):
+        ok &= np.linalg.det(H[:, :m, :m]) > 1e-10 * scale**m
+    return ok
 
 
 def _gn_system(lay, st, Lam):
@@ -168,7 +195,7 @@ def _newton_direction(lay, kernel, st, Lam, H, grad):
     Hc = _second_derivatives(lay, kernel, st.phi, st.Jw)
     R = lay.group_sum((st.w * st.r)[:, None, None] * Hc)
     HN = H - Lam.T @ R @ Lam
-    ok = np.linalg.eigvalsh(HN)[:, 0] > 1e-8 * np.linalg.eigvalsh(H)[:, -1]
+    ok = _positive_definite(HN)
     H = np.where(ok[:, None, None], HN, H)
     return np.linalg.solve(H, grad[:, :, None])[:, :, 0]
 
