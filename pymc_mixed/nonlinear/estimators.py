@@ -10,6 +10,7 @@ modes with the Gauss-Newton Hessian, as nlmer) and ``AGQ`` (adaptive Gauss-Hermi
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -75,11 +76,6 @@ def fit_laplace_method(spec, *, kernel=None, method: str = "FOCE", nAGQ: int = 1
         se_method=obj.se_method, converged=opt.converged)
 
 
-register("nlmm", "LME", lambda spec, **kw: fit_lme_method(spec, method="LME", **kw),
-         default=True)
-register("nlmm", "RELME", lambda spec, **kw: fit_lme_method(spec, method="RELME", **kw))
-for _m in ("FO", "FOCE", "AGQ"):
-    register("nlmm", _m, lambda spec, _m=_m, **kw: fit_laplace_method(spec, method=_m, **kw))
 def fit_saem_method(spec, *, kernel=None, callback=None, seed=None, **options):
     """SAEM (:mod:`pymc_mixed.nonlinear.saem`): exact ML by stochastic approximation EM."""
     from .saem import fit_saem
@@ -89,5 +85,9 @@ def fit_saem_method(spec, *, kernel=None, callback=None, seed=None, **options):
     return fit_saem(spec, _kernel(spec, kernel), seed=seed, **options)
 
 
+register("nlmm", "LME", functools.partial(fit_lme_method, method="LME"), default=True)
+register("nlmm", "RELME", functools.partial(fit_lme_method, method="RELME"))
+for _m in ("FO", "FOCE", "AGQ"):
+    register("nlmm", _m, functools.partial(fit_laplace_method, method=_m))
+register("nlmm", "laplace", functools.partial(fit_laplace_method, method="FOCE"))
 register("nlmm", "SAEM", fit_saem_method)
-register("nlmm", "laplace", lambda spec, **kw: fit_laplace_method(spec, method="FOCE", **kw))

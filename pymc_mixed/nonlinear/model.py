@@ -58,6 +58,7 @@ class NonlinearMixedModel:
         except ValueError:
             raise ValueError(f"method must be one of {', '.join(methods('nlmm'))}; "
                              f"got {method!r}") from None
+        _check_options(fit, method, options)
         self.result = fit(self.spec, kernel=self.kernel, callback=callback, **options)
         return self.result
 
@@ -69,3 +70,16 @@ class NonlinearMixedModel:
         if self.spec.error_model.name != "constant":
             raise NotImplementedError("the PyTensor graph covers the constant error model for now")
         return joint_logp_graph(self.spec)
+
+
+def _check_options(fit, method, options: dict) -> None:
+    """A named error for options the method's estimator does not take (SAEM's ``NChains`` given
+    to FOCE, say), rather than a TypeError from deep inside."""
+    import inspect
+
+    params = inspect.signature(fit).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    extra = [k for k in options if k not in params]
+    if extra:
+        raise TypeError(f"unexpected arguments for method {method!r}: {', '.join(extra)}")
