@@ -13,12 +13,12 @@ from .postfit.bootstrap import parametric_bootstrap, simulate
 from .errors import ConvergenceWarning, SingularFitWarning
 from .formula import FormulaError
 from .model import MixedModel
-from .matlab import nlmefit
+from .matlab import nlmefit, nlmefitsa
 from .nonlinear.model import NonlinearMixedModel
 
 __version__ = "0.1.0"
 
-__all__ = ["MixedModel", "NonlinearMixedModel", "nlmefit", "FormulaError", "ConvergenceWarning", "SingularFitWarning", "anova", "datasets", "parametric_bootstrap", "simulate",
+__all__ = ["MixedModel", "NonlinearMixedModel", "nlmefit", "nlmefitsa", "FormulaError", "ConvergenceWarning", "SingularFitWarning", "anova", "datasets", "parametric_bootstrap", "simulate",
            "compare", "plot_compare", "plot_ranef", "__version__"]
 
 # ML-vs-posterior comparison and plots import pandas/scipy/matplotlib/arviz-plots paths:

@@ -1,4 +1,5 @@
-"""MATLAB's ``nlmefit`` as a functional front end over :class:`NonlinearMixedModel`.
+"""MATLAB's ``nlmefit`` and ``nlmefitsa`` as functional front ends over
+:class:`NonlinearMixedModel`.
 
 MATLAB users keep their calls::
 
@@ -46,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["nlmefit", "NlmeStats"]
+__all__ = ["nlmefit", "nlmefitsa", "NlmeStats"]
 
 _METHODS = {"LME": "LME", "RELME": "RELME", "FO": "FO", "FOCE": "FOCE"}
 _GROUP = "_group"
@@ -348,12 +349,54 @@ def nlmefit(X, y, group, V, modelfun, beta0, **options):
     >>> np.round(beta, 2)
     array([ 2.83,  0.77,  0.46, -1.34])
     """
-    from .nonlinear.model import NonlinearMixedModel
-
     unknown = set(options) - _OPTIONS
     if unknown:
         raise TypeError(f"nlmefit got unknown option {sorted(unknown)[0]!r}; options: "
                         f"{', '.join(sorted(_OPTIONS))}")
+    model, coef, order, re_names, levels, codes = _translate(X, y, group, V, modelfun, beta0,
+                                                             options)
+    opts = dict(options.get("Options") or {})
+    if str(options.get("RefineBeta0", "on")).lower() == "on":
+        model.spec.beta0 = _refine_beta0(model, model.spec.beta0, float(opts.get("TolX", 1e-8)))
+    method = _METHODS.get(str(options.get("ApproximationType", "LME")).upper())
+    if method is None:
+        raise ValueError("ApproximationType must be 'LME', 'RELME', 'FO' or 'FOCE'")
+    res = model.fit(method=method, callback=_output_callback(opts.get("OutputFcn"), order))
+    return _outputs(res, order, re_names, levels, codes)
+
+
+def nlmefitsa(X, y, group, V, modelfun, beta0, seed=None, **options):
+    """Fit a nonlinear mixed-effects model by SAEM, as MATLAB's ``nlmefitsa`` does.
+
+    The model, designs and outputs are those of :func:`nlmefit`; the estimator is SAEM
+    (:mod:`pymc_mixed.nonlinear.saem`) with nlmefitsa's options (``NIterations``, ``NBurnIn``,
+    ``NMCMCIterations``, ``NChains``, ``Replicates``, ``Cov0``, ``ComputeStdErrors``,
+    ``LogLikMethod``, ``OptimFun``, and ``Options`` with ``OutputFcn``). ``seed`` makes the run
+    bit-for-bit reproducible (MATLAB uses its global random stream instead).
+    ``ApproximationType`` and ``RefineBeta0`` do not apply, as in MATLAB.
+    """
+    unknown = set(options) - _SA_OPTIONS
+    if unknown:
+        raise TypeError(f"nlmefitsa got unknown option {sorted(unknown)[0]!r}; options: "
+                        f"{', '.join(sorted(_SA_OPTIONS))}")
+    design = {k: v for k, v in options.items() if k in _DESIGN_OPTIONS}
+    model, coef, order, re_names, levels, codes = _translate(X, y, group, V, modelfun, beta0,
+                                                             design)
+    saem = {k: v for k, v in options.items() if k not in _DESIGN_OPTIONS and k != "Options"}
+    outfun = dict(options.get("Options") or {}).get("OutputFcn")
+    if outfun is not None:
+        saem["OutputFcn"] = lambda params, status, state: outfun(
+            np.array([params[c] for c in coef]), status, state)
+    saem.pop("ErrorParameters", None)  # the M-step starts the error parameters itself
+    res = model.fit(method="saem", seed=seed, **saem)
+    return _outputs(res, order, re_names, levels, codes)
+
+
+def _translate(X, y, group, V, modelfun, beta0, options):
+    """MATLAB's inputs -> (NonlinearMixedModel, coefficient names in MATLAB's order, their
+    positions in the model's beta, random-effect names, group levels, group codes)."""
+    from .nonlinear.model import NonlinearMixedModel
+
     y = np.asarray(y, dtype=float).ravel()
     n = y.size
     labels = np.asarray(group).ravel()
@@ -395,14 +438,7 @@ def nlmefit(X, y, group, V, modelfun, beta0, **options):
                                 start=start, error_model=str(options.get("ErrorModel",
                                                                          "constant")).lower())
     order = [model.spec.xnames.index(c) for c in coef]
-    opts = dict(options.get("Options") or {})
-    if str(options.get("RefineBeta0", "on")).lower() == "on":
-        model.spec.beta0 = _refine_beta0(model, model.spec.beta0, float(opts.get("TolX", 1e-8)))
-    method = _METHODS.get(str(options.get("ApproximationType", "LME")).upper())
-    if method is None:
-        raise ValueError("ApproximationType must be 'LME', 'RELME', 'FO' or 'FOCE'")
-    res = model.fit(method=method, callback=_output_callback(opts.get("OutputFcn"), order))
-    return _outputs(res, order, re_names, levels, codes)
+    return model, coef, order, re_names, levels, codes
 
 
 def _outputs(res, order, re_names, levels, codes):
@@ -436,7 +472,10 @@ def _outputs(res, order, re_names, levels, codes):
     return beta, PSI, stats, b
 
 
-_OPTIONS = {"FEParamsSelect", "FEConstDesign", "FEGroupDesign", "FEObsDesign",
-            "REParamsSelect", "REConstDesign", "REGroupDesign", "REObsDesign", "CovPattern",
-            "ParamTransform", "ErrorModel", "ErrorParameters", "ApproximationType",
-            "RefineBeta0", "Options", "Vectorization"}
+_DESIGN_OPTIONS = {"FEParamsSelect", "FEConstDesign", "FEGroupDesign", "FEObsDesign",
+                   "REParamsSelect", "REConstDesign", "REGroupDesign", "REObsDesign",
+                   "CovPattern", "ParamTransform", "ErrorModel", "Vectorization"}
+_OPTIONS = _DESIGN_OPTIONS | {"ErrorParameters", "ApproximationType", "RefineBeta0", "Options"}
+_SA_OPTIONS = _DESIGN_OPTIONS | {"ErrorParameters", "Options", "NIterations", "NBurnIn",
+                                 "NMCMCIterations", "NChains", "Replicates", "Cov0",
+                                 "ComputeStdErrors", "LogLikMethod", "OptimFun"}
