@@ -75,7 +75,7 @@ class LaplaceObjective:
             m = conditional_modes(self.lay, self.kernel, beta, theta, shape, tol=self.tol)
         else:
             m = conditional_modes(self.lay, self.kernel, beta, theta, shape, U0=self.modes.U,
-                                  tol=self.tol)
+                                  tol=self.tol, Hc=self.modes.Hc)
             bad = m.halved | (m.steps > self.warm_steps) | ~np.isfinite(m.pen)
             if bad.any() or not m.converged:
                 m = self._recheck_cold(theta, beta, shape, m, bad if m.converged else None)

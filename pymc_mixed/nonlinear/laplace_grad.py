@@ -69,8 +69,9 @@ class FoceGradient:
         dLam, refs = lay._Lmap, lay.refs
         nth, n, M = spec.ntheta, spec.n, len(x)
         phi = lay.phi(spec.phi_fixed(beta), lay.b(m.U, Lam))
-        Jw = spec.error_model.working_mean(*obj.kernel.fj(phi))[1]
+        Jw = m.Jw
         Hf = self._hessians(phi)
+        m.Hc = lay.effects_matrix(Hf)      # fresh second derivatives for the next mode search
         r = m.r
         # dphi at fixed u, one row per direction l of x: (M, n, P)
         dphi_p = np.empty((M, n, spec.P))
