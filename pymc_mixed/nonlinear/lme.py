@@ -142,7 +142,9 @@ def fit_lme(spec, kernel, REML: bool = False, theta0=None, beta0=None, tol: floa
     first = last = None
     converged = stopped = False
     for it in range(1, maxiter + 1):
-        beta, u, _ = pnls(spec, kernel, theta, beta, u, steps=steps)
+        # PNLS only as precise as the alternation needs: theta still moves by `last`
+        ptol = 1e-4 if last is None else min(1e-4, max(1e-9, 1e-2 * last))
+        beta, u, _ = pnls(spec, kernel, theta, beta, u, tol=ptol, steps=steps)
         val, f, J, b = _penalized(spec, kernel, beta, u, theta)
         with warnings.catch_warnings():
             # BOBYQA often ends ROUNDOFF_LIMITED at this flat optimum (its best point is kept
