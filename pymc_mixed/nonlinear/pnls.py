@@ -201,6 +201,21 @@ def _newton_direction(lay, st, Lam, H, grad, Hc):
     return np.linalg.solve(H, grad[:, :, None])[:, :, 0]
 
 
+def _halving_step(make, st, d, active, halved):
+    """The state after a step ``d`` in the ``active`` groups, halved (up to 30 times) only in
+    the groups whose objective went up; ``halved`` marks them. Returns ``(new, worse)``,
+    ``worse`` the groups still not improved."""
+    step = active.astype(float)
+    for _ in range(30):
+        new = make(st.U + step[:, None] * d)
+        worse = active & (new.pen > st.pen + 1e-13 * (1 + st.pen))
+        if not worse.any():
+            break
+        halved |= worse
+        step = np.where(worse, step / 2, step)
+    return new, worse
+
+
 def conditional_modes(lay: FactorLayout, kernel, beta, theta, shape=(), U0=None,
                       tol: float = 0.0, maxit: int = 100, newton: bool | None = None,
                       Hc=None) -> Modes:
@@ -220,10 +235,13 @@ def conditional_modes(lay: FactorLayout, kernel, beta, theta, shape=(), U0=None,
     phi0 = spec.phi_fixed(np.asarray(beta, float))
     Lam = lay.Lam(np.asarray(theta, float))
     U = np.zeros((lay.G, lay.k)) if U0 is None else np.array(U0, float)
-    st = _State(lay, kernel, yw, phi0, U, Lam, shape)
+    def make(U):
+        return _State(lay, kernel, yw, phi0, U, Lam, shape)
+
+    st = make(U)
     steps = np.zeros(lay.G, dtype=int)
     halved = np.zeros(lay.G, dtype=bool)
-    converged, prev = False, None
+    converged, prev, final = False, None, None
     for it in range(1, maxit + 1):
         ZL, H, grad = _gn_system(lay, st, Lam)
         d = np.linalg.solve(H, grad[:, :, None])[:, :, 0]
@@ -233,7 +251,7 @@ def conditional_modes(lay: FactorLayout, kernel, beta, theta, shape=(), U0=None,
         # a group is done when its (Gauss-Newton) decrement reaches round-off of its objective
         active = dec > tol + 1e-16 * (1.0 + st.pen)
         if not active.any():
-            converged = True
+            converged, final = True, (ZL, H)
             break
         if newton:   # the second derivatives only where a step is taken
             # k kernel calls: reuse the last ones (from a nearby point, or the previous
@@ -244,23 +262,15 @@ def conditional_modes(lay: FactorLayout, kernel, beta, theta, shape=(), U0=None,
             d = _newton_direction(lay, st, Lam, H, grad, Hc)
         prev = dec
         steps += active
-        step = active.astype(float)
-        for _ in range(30):  # halve the step only in the groups whose objective went up
-            new = _State(lay, kernel, yw, phi0, st.U + step[:, None] * d, Lam, shape)
-            worse = active & (new.pen > st.pen + 1e-13 * (1 + st.pen))
-            if not worse.any():
-                break
-            halved |= worse
-            step = np.where(worse, step / 2, step)
+        new, worse = _halving_step(make, st, d, active, halved)
         if worse.any():  # no progress possible in these groups: keep their old point
-            st = _State(lay, kernel, yw, phi0, np.where(worse[:, None], st.U, new.U), Lam,
-                        shape)
+            st = make(np.where(worse[:, None], st.U, new.U))
             converged = bool(np.all(np.abs(dec[worse]) < 1e-8 * (1.0 + st.pen[worse])))
             if worse.all() or np.array_equal(worse, active):
                 break
         else:
             st = new
-    ZL, H, _ = _gn_system(lay, st, Lam)
+    ZL, H = final if final is not None else _gn_system(lay, st, Lam)[:2]
     L = np.linalg.cholesky(H)
     return Modes(U=st.U, f=st.f, r=st.r, w=st.w, ZL=ZL, L=L, pen=st.pen, iterations=it,
                  converged=converged, steps=steps, halved=halved, Jw=st.Jw, Hc=Hc)
