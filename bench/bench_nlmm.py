@@ -127,7 +127,7 @@ def main() -> None:
     (out / "bench_nlmm.json").write_text(json.dumps(
         {"theoph_warm": warm, "theoph_cold": cold, "sim": sim, "peers": peers}, indent=2))
     if args.docs:
-        _write_docs(text, args)
+        _write_docs(rows, text.split("\n\n", 1)[1], args)
 
 
 def _rows(warm, cold, sim, peers, n):
@@ -166,16 +166,24 @@ def _table(rows, warm, sim, peers) -> str:
     return "\n".join(lines + [""] + ll)
 
 
-def _write_docs(text: str, args) -> None:
+def _write_docs(rows, loglik_lines: str, args) -> None:
     import datetime
 
     doc = ROOT / "docs" / "benchmarks.md"
     start, end = "<!-- bench_nlmm start -->", "<!-- bench_nlmm end -->"
+    table = ["| measure | pymc_mixed | peer | ratio | target |", "|---|---:|---:|---:|---|"]
+    for what, mine, theirs, who, target in rows:
+        peer = f"{theirs:.3f} ({who})" if theirs else "-"
+        ratio = f"{mine / theirs:.3f}" if theirs else ""
+        table.append(f"| {what.strip()} | {mine:.4f} | {peer} | {ratio} | {target} |")
     body = (f"{start}\n## Nonlinear mixed models (`bench/bench_nlmm.py`, "
-            f"{datetime.date.today()})\n\n`python bench/bench_nlmm.py --repeat {args.repeat} "
-            f"--subjects {args.subjects} --docs` on {os.cpu_count()} shared cores; peers in the "
-            f"same run (nlme 3.1, lme4::nlmer 1.1 through bench/nlme_fit.R).\n\n```\n{text}\n```"
-            f"\n{end}")
+            f"{datetime.date.today()})\n\n`bench/bench_nlmm.py --repeat {args.repeat} "
+            f"--subjects {args.subjects} --docs`, peers in the same run (nlme 3.1-162 and "
+            f"lme4::nlmer 1.1-31 through bench/nlme_fit.R), one-compartment model with "
+            f"diagonal random effects on log ka, log CL, log V; times in seconds, medians of "
+            f"{args.repeat} fits for the warm rows, one fit otherwise.\n\n"
+            + "\n".join(table) + "\n\n" + "\n".join(f"- {ln}" for ln in
+                                                   loglik_lines.splitlines()) + f"\n{end}")
     old = doc.read_text()
     if start in old:
         new = old[:old.index(start)] + body + old[old.index(end) + len(end):]
