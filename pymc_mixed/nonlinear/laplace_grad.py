@@ -12,8 +12,8 @@ its level's ``u``, ``g_j = u_j - sum_i r_i ZL_i`` the half-gradient of ``pen_j``
     dZL_i = dLambda' E_i J_i + Lambda' E_i Hf_i dphi_i,  dphi_i = A_i dbeta + E_i d(Lambda u_j)
 
 ``Hf_i`` (P, P), the second derivatives of the working mean in ``phi``, come from
-differences of the exact (autodiff) Jacobian (relative error ~1e-8 forward, ~1e-10 central),
-so the gradient is exact up to that: no finite differences of the objective itself.
+central differences of the exact (autodiff) Jacobian (relative error ~1e-10), so the
+gradient is exact up to that: no finite differences of the objective itself.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ class FoceGradient:
 
     def __init__(self, obj):
         self.obj = obj
-        self.central = False
         spec, lay = obj.spec, obj.lay
         if not lay.exact_newton:
             raise NotImplementedError("the FOCE gradient needs weights free of the mean")
@@ -40,22 +39,20 @@ class FoceGradient:
             unit[:, j] = 1.0
             self.At[:, :, j] = spec.fixed_jacobian(unit).T
 
-    def _hessians(self, phi, Jw):
-        """(n, P, P) second derivatives of the working mean by differences of the exact J:
-        forward (P kernel calls, ~1e-8 relative) while optimizing, central (2P calls,
-        ~1e-10) when ``self.central`` (for the Hessian of the gradient)."""
+    def _hessians(self, phi):
+        """(n, P, P) second derivatives of the working mean by central differences of the
+        exact J (2P kernel calls, ~1e-10 relative; forward differences, ~1e-8, cost the
+        quasi-Newton optimizer more than twice the evaluations at its end)."""
         kernel, em = self.obj.kernel, self.obj.spec.error_model
         n, P = phi.shape
-        h = (1e-5 if self.central else 1e-8) * (1.0 + np.max(np.abs(phi)))
+        h = 1e-5 * (1.0 + np.max(np.abs(phi)))
         out = np.empty((n, P, P))
         for q in range(P):
             e = np.zeros(P)
             e[q] = h
             Jp = em.working_mean(*kernel.fj(phi + e))[1]
-            if self.central:
-                out[:, :, q] = (Jp - em.working_mean(*kernel.fj(phi - e))[1]) / (2.0 * h)
-            else:
-                out[:, :, q] = (Jp - Jw) / h
+            Jm = em.working_mean(*kernel.fj(phi - e))[1]
+            out[:, :, q] = (Jp - Jm) / (2.0 * h)
         return 0.5 * (out + np.swapaxes(out, 1, 2))
 
     def value_and_grad(self, x):
@@ -75,7 +72,7 @@ class FoceGradient:
         nth, n, M = spec.ntheta, spec.n, len(x)
         phi = lay.phi(spec.phi_fixed(beta), lay.b(m.U, Lam))
         Jw = m.Jw
-        Hf = self._hessians(phi, Jw)
+        Hf = self._hessians(phi)
         m.Hc = lay.effects_matrix(Hf)      # fresh second derivatives for the next mode search
         r = m.r
         # dphi at fixed u, one row per direction l of x: (M, n, P)
@@ -109,18 +106,15 @@ class FoceGradient:
         return dlogdet + n * dprss / prss
 
     def hessian(self, x, rel: float = 1e-4) -> np.ndarray:
-        """Forward differences of the exact gradient (its second derivatives of f by central
-        differences): dim(x) + 1 gradients."""
+        """Forward differences of the exact gradient: dim(x) + 1 gradients."""
         x = np.asarray(x, float)
         h = rel * np.maximum(np.abs(x), 1e-2)
-        self.central = True
         g0 = self.value_and_grad(x)[1]
         cols = []
         for i in range(len(x)):   # forward differences of the (accurate) gradient
             e = np.zeros(len(x))
             e[i] = h[i]
             cols.append((self.value_and_grad(x + e)[1] - g0) / h[i])
-        self.central = False
         Hs = np.column_stack(cols)
         return 0.5 * (Hs + Hs.T)
 
