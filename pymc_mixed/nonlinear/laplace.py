@@ -75,7 +75,7 @@ class LaplaceObjective:
             m = conditional_modes(self.lay, self.kernel, beta, theta, shape, tol=self.tol)
         else:
             m = conditional_modes(self.lay, self.kernel, beta, theta, shape, U0=self.modes.U,
-                                  tol=self.tol)
+                                  tol=self.tol, Hc=self.modes.Hc)
             bad = m.halved | (m.steps > self.warm_steps) | ~np.isfinite(m.pen)
             if bad.any() or not m.converged:
                 m = self._recheck_cold(theta, beta, shape, m, bad if m.converged else None)
@@ -238,13 +238,16 @@ def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_o
         opt, obj = opt3, agq
         theta, beta, logsig, shape = agq.split(opt.final, with_sigma=True)
         sigma = float(np.exp(logsig))
+        agq.warm = False    # differences of the objective need its cold, smooth form
         H = _fd_hessian(agq.agq, opt.final)
     elif grad is not None:
         H = grad.hessian(opt.final)
-        obj.se_method = "Hessian of the deviance from its exact gradient (central differences)"
+        obj.se_method = "Hessian of the deviance from its exact gradient (forward differences)"
     else:
         # the scale is profiled out: the inverse Hessian of the profiled deviance has the
-        # same (theta, beta) block as the full one
+        # same (theta, beta) block as the full one. Warm-started modes are converged to
+        # ~1e-8 of the deviance, noise that differences over h^2 ~ 1e-9 would amplify
+        obj.warm = False
         H = _fd_hessian(fun, opt.final)
     try:
         vcov = 2.0 * np.linalg.inv(H)[idx, idx]

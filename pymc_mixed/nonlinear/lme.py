@@ -18,10 +18,12 @@ LMM, as nlme reports them. Works with any number of (nested) grouping factors.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
-from ..fit.optimize import OptSummary, minimize_bobyqa
+from ..fit.optimize import ConvergenceWarning, OptSummary, minimize_bobyqa
+
 from ..fit.pls import LMMObjective, _initial_step
 from ..linalg import BlockedSystem
 from ..spec import ModelSpec
@@ -99,7 +101,7 @@ class _Steps:
         return LMMObjective(linearized_lmm(self.spec, f, J, beta, b), REML)
 
 
-def pnls(spec, kernel, theta, beta, u, tol: float = 1e-10, maxit: int = 100, steps=None):
+def pnls(spec, kernel, theta, beta, u, tol: float = 1e-8, maxit: int = 100, steps=None):
     """Joint Gauss-Newton over ``(beta, u)`` at fixed theta (nlme's PNLS step)."""
     steps = steps or _Steps(spec)
     val, f, J, b = _penalized(spec, kernel, beta, u, theta)
@@ -114,10 +116,14 @@ def pnls(spec, kernel, theta, beta, u, tol: float = 1e-10, maxit: int = 100, ste
             step /= 2
         else:
             return beta, u, val
-        old = val
         beta, u = beta + step * dbeta, u + step * du
         val, f, J, b = cand
-        if old - val <= tol * (1.0 + val):
+        # converged when the step is at round-off of the parameters: a test on the objective's
+        # decrease (quadratic in the step) leaves beta and u at ~sqrt(tol), and the outer
+        # alternation then jitters at that level instead of converging
+        moved = max(np.max(np.abs(step * dbeta) / (np.abs(beta) + 1e-3)),
+                    np.max(np.abs(step * du), initial=0.0) / (1.0 + np.max(np.abs(u), initial=0)))
+        if moved <= tol:
             break
     return beta, u, val
 
@@ -133,23 +139,34 @@ def fit_lme(spec, kernel, REML: bool = False, theta0=None, beta0=None, tol: floa
     u = np.zeros(spec.q)
     steps = _Steps(spec)
     lower = spec.theta_lower
-    first = None
+    first = last = None
     converged = stopped = False
     for it in range(1, maxiter + 1):
-        beta, u, _ = pnls(spec, kernel, theta, beta, u, steps=steps)
+        # PNLS only as precise as the alternation needs: theta still moves by `last`
+        ptol = 1e-4 if last is None else min(1e-4, max(1e-9, 1e-2 * last))
+        beta, u, _ = pnls(spec, kernel, theta, beta, u, tol=ptol, steps=steps)
         val, f, J, b = _penalized(spec, kernel, beta, u, theta)
-        opt = minimize_bobyqa(steps.objective(f, J, beta, b, REML), theta, lower,
-                              initial_step=_initial_step(spec, theta),
-                              ftol_rel=1e-13, ftol_abs=1e-12, xtol_abs=1e-10, keep_log=False)
+        with warnings.catch_warnings():
+            # BOBYQA often ends ROUNDOFF_LIMITED at this flat optimum (its best point is kept
+            # from the log); the alternation's own convergence is what the fit reports
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            opt = minimize_bobyqa(steps.objective(f, J, beta, b, REML), theta, lower,
+                                  initial_step=_initial_step(spec, theta), ftol_rel=1e-13,
+                                  ftol_abs=1e-12, xtol_abs=1e-10, keep_log=True)
         first = first or opt
         change = np.max(np.abs(opt.final - theta) / (np.abs(theta) + 1e-3))
         theta = opt.final
         if callback is not None and callback(beta, theta, it):
             stopped = True
             break
-        if change < tol:
+        # the alternation contracts linearly (~1e-2 per step); once theta's change stops
+        # shrinking it sits at the precision of the inner BOBYQA (~1e-6 relative on large
+        # data sets): more alternations only redraw that noise
+        stalled = last is not None and change < 1e-5 and change > 0.3 * last
+        if change < tol or stalled:
             converged = True
             break
+        last = change
     beta, u, _ = pnls(spec, kernel, theta, beta, u, steps=steps)
     val, f, J, b = _penalized(spec, kernel, beta, u, theta)
     lin = linearized_lmm(spec, f, J, beta, b)

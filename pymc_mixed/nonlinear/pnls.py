@@ -136,6 +136,8 @@ class Modes:
     converged: bool
     steps: np.ndarray = None     # (G,) Newton steps each group took
     halved: np.ndarray = None    # (G,) True where a step had to be halved
+    Jw: np.ndarray = None        # (n, P) working Jacobian in phi at the modes
+    Hc: np.ndarray = None        # (n, k, k) second derivatives used by the last Newton step
 
 
 class _State:
@@ -187,12 +189,11 @@ def _gn_system(lay, st, Lam):
     return ZL, H, grad
 
 
-def _newton_direction(lay, kernel, st, Lam, H, grad):
-    """Exact Newton direction where the exact Hessian is positive definite, Gauss-Newton
-    elsewhere. GN converges linearly at a rate set by the residuals (about 30 steps to
-    round-off on Theoph); Newton quadratically (a handful)."""
+def _newton_direction(lay, st, Lam, H, grad, Hc):
+    """Newton direction where the Hessian with second derivatives ``Hc`` is positive
+    definite, Gauss-Newton elsewhere. GN converges linearly at a rate set by the residuals
+    (about 30 steps to round-off on Theoph); Newton quadratically (a handful)."""
     # d2 f / du2 = Lambda' Hc_i Lambda; weighted by w r and summed per level
-    Hc = _second_derivatives(lay, kernel, st.phi, st.Jw)
     R = lay.group_sum((st.w * st.r)[:, None, None] * Hc)
     HN = H - Lam.T @ R @ Lam
     ok = _positive_definite(HN)
@@ -200,12 +201,29 @@ def _newton_direction(lay, kernel, st, Lam, H, grad):
     return np.linalg.solve(H, grad[:, :, None])[:, :, 0]
 
 
+def _halving_step(make, st, d, active, halved):
+    """The state after a step ``d`` in the ``active`` groups, halved (up to 30 times) only in
+    the groups whose objective went up; ``halved`` marks them. Returns ``(new, worse)``,
+    ``worse`` the groups still not improved."""
+    step = active.astype(float)
+    for _ in range(30):
+        new = make(st.U + step[:, None] * d)
+        worse = active & (new.pen > st.pen + 1e-13 * (1 + st.pen))
+        if not worse.any():
+            break
+        halved |= worse
+        step = np.where(worse, step / 2, step)
+    return new, worse
+
+
 def conditional_modes(lay: FactorLayout, kernel, beta, theta, shape=(), U0=None,
-                      tol: float = 0.0, maxit: int = 100, newton: bool | None = None) -> Modes:
+                      tol: float = 0.0, maxit: int = 100, newton: bool | None = None,
+                      Hc=None) -> Modes:
     """Newton (or Gauss-Newton) with per-group step halving, all groups at once; see the
     module docstring. ``newton`` (default: when the weights do not depend on the mean) uses
     the exact per-group Hessian of the penalized objective for the steps; the modes are the
-    same zero of its gradient either way.
+    same zero of its gradient either way. ``Hc`` (n, k, k): second derivatives of the mean
+    in the effects from a nearby point, used until convergence slows (then recomputed).
 
     Group ``j`` is done when its Newton decrement ``d_j' grad_j`` falls below
     ``tol + 1e-16 (1 + pen_j)`` (round-off); the loop ends when every group is done.
@@ -217,10 +235,13 @@ def conditional_modes(lay: FactorLayout, kernel, beta, theta, shape=(), U0=None,
     phi0 = spec.phi_fixed(np.asarray(beta, float))
     Lam = lay.Lam(np.asarray(theta, float))
     U = np.zeros((lay.G, lay.k)) if U0 is None else np.array(U0, float)
-    st = _State(lay, kernel, yw, phi0, U, Lam, shape)
+    def make(U):
+        return _State(lay, kernel, yw, phi0, U, Lam, shape)
+
+    st = make(U)
     steps = np.zeros(lay.G, dtype=int)
     halved = np.zeros(lay.G, dtype=bool)
-    converged = False
+    converged, prev, final = False, None, None
     for it in range(1, maxit + 1):
         ZL, H, grad = _gn_system(lay, st, Lam)
         d = np.linalg.solve(H, grad[:, :, None])[:, :, 0]
@@ -230,28 +251,26 @@ def conditional_modes(lay: FactorLayout, kernel, beta, theta, shape=(), U0=None,
         # a group is done when its (Gauss-Newton) decrement reaches round-off of its objective
         active = dec > tol + 1e-16 * (1.0 + st.pen)
         if not active.any():
-            converged = True
+            converged, final = True, (ZL, H)
             break
         if newton:   # the second derivatives only where a step is taken
-            d = _newton_direction(lay, kernel, st, Lam, H, grad)
+            # k kernel calls: reuse the last ones (from a nearby point, or the previous
+            # evaluation's modes) while the decrement keeps falling fast
+            slow = prev is not None and np.any(dec[active] > 1e-3 * prev[active])
+            if Hc is None or slow:
+                Hc = _second_derivatives(lay, kernel, st.phi, st.Jw)
+            d = _newton_direction(lay, st, Lam, H, grad, Hc)
+        prev = dec
         steps += active
-        step = active.astype(float)
-        for _ in range(30):  # halve the step only in the groups whose objective went up
-            new = _State(lay, kernel, yw, phi0, st.U + step[:, None] * d, Lam, shape)
-            worse = active & (new.pen > st.pen + 1e-13 * (1 + st.pen))
-            if not worse.any():
-                break
-            halved |= worse
-            step = np.where(worse, step / 2, step)
+        new, worse = _halving_step(make, st, d, active, halved)
         if worse.any():  # no progress possible in these groups: keep their old point
-            st = _State(lay, kernel, yw, phi0, np.where(worse[:, None], st.U, new.U), Lam,
-                        shape)
+            st = make(np.where(worse[:, None], st.U, new.U))
             converged = bool(np.all(np.abs(dec[worse]) < 1e-8 * (1.0 + st.pen[worse])))
             if worse.all() or np.array_equal(worse, active):
                 break
         else:
             st = new
-    ZL, H, _ = _gn_system(lay, st, Lam)
+    ZL, H = final if final is not None else _gn_system(lay, st, Lam)[:2]
     L = np.linalg.cholesky(H)
     return Modes(U=st.U, f=st.f, r=st.r, w=st.w, ZL=ZL, L=L, pen=st.pen, iterations=it,
-                 converged=converged, steps=steps, halved=halved)
+                 converged=converged, steps=steps, halved=halved, Jw=st.Jw, Hc=Hc)
