@@ -210,10 +210,15 @@ def profile(result, which=None, zmax: float = 3.0, n_jobs: int = 1) -> Profile:
         if n_jobs > 1 and len(ks) > 1:
             import multiprocessing as mp
 
+            import warnings
+
             _SHARED["problem"] = prob
             try:
-                with mp.get_context("fork").Pool(min(n_jobs, len(ks))) as pool:
-                    profs = pool.map(_profile_worker, [(k, zmax) for k in ks])
+                with warnings.catch_warnings():
+                    # the workers only run NumPy/NLopt on the inherited problem
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    with mp.get_context("fork").Pool(min(n_jobs, len(ks))) as pool:
+                        profs = pool.map(_profile_worker, [(k, zmax) for k in ks])
             finally:
                 _SHARED.clear()
         else:

@@ -21,6 +21,9 @@ def _draw(family, mu, resp, dispersion, rng):
     """One response vector from ``family`` at means ``mu`` (``resp``: the fit's prepared
     response, for trials and prior weights)."""
     name = family.name
+    if not family.valid_mu(mu):
+        raise ValueError(f"the {name} family's mean is out of range at these parameters "
+                         f"(link {family.link}); cannot simulate")
     if name in ("binomial", "bernoulli"):
         n = np.rint(resp.wt).astype(np.int64)
         return rng.binomial(n, mu) / np.where(n > 0, n, 1)
