@@ -17,14 +17,19 @@ __all__ = ["simulate", "parametric_bootstrap", "BootstrapResult"]
 
 
 def simulate(result, nsim: int = 1, seed=None, beta=None, theta=None, sigma=None) -> np.ndarray:
-    """Draw ``nsim`` new response vectors from a fitted LMM (new random effects and noise).
+    """Draw ``nsim`` new response vectors from a fitted LMM or GLMM (new random effects and
+    noise; every GLMM family, with its offset and trials: see
+    :func:`pymc_mixed.postfit.simulate_glmm`).
 
     Parameters default to the estimates; pass ``beta``, ``theta``, ``sigma`` to simulate from
     other values. Returns an array of shape (nsim, n).
     """
-    if result.spec.family.name != "gaussian":
-        raise NotImplementedError("simulate() is available for linear mixed models")
     spec = result.spec
+    if not (spec.family.name == "gaussian" and spec.family.link == "identity"):
+        from .postfit.simulate import simulate_glmm
+
+        disp = {} if sigma is None else {"dispersion": float(sigma) ** 2}
+        return simulate_glmm(result, nsim=nsim, seed=seed, beta=beta, theta=theta, **disp)
     rng = np.random.default_rng(seed)
     beta = result.beta if beta is None else np.asarray(beta, dtype=float)
     theta = result._theta if theta is None else np.asarray(theta, dtype=float)
@@ -61,12 +66,22 @@ class BootstrapResult:
 
 def parametric_bootstrap(result, n: int = 1000, seed=None, progressbar: bool = True):
     """Refit the model to ``n`` responses simulated from it; returns a :class:`BootstrapResult`
-    with columns for each fixed effect, ``sigma`` and each theta element."""
+    with columns for each fixed effect, ``sigma`` (LMM) and each theta element, and a GLMM's
+    dispersion. GLMM refits are warm-started at the estimates on one objective whose
+    response alone is swapped (:func:`pymc_mixed.postfit.bootstrap_glmm`)."""
     from .fit.optimize import ConvergenceWarning, minimize_bobyqa
     from .fit.pls import LMMObjective
     from .linalg.threads import single_threaded_blas
 
     spec = result.spec
+    if not (spec.family.name == "gaussian" and spec.family.link == "identity"):
+        from .postfit.simulate import bootstrap_glmm
+
+        rows, names = bootstrap_glmm(result, n=n, seed=seed, progressbar=progressbar)
+        est = np.concatenate([result.beta, result._theta,
+                              [] if result.dispersion is None else [result.dispersion]])
+        return BootstrapResult(replicates=pd.DataFrame(rows, columns=names),
+                               estimate=pd.Series(est, index=names))
     obj = LMMObjective(spec, result.REML)
     ys = simulate(result, nsim=n, seed=seed)
     step = np.maximum(0.1 * np.abs(result._theta), 0.02)

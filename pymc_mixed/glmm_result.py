@@ -86,14 +86,20 @@ class GLMMResult(MixedModelResult):
         return self.spec.family.linkinv(self.fitted_link)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = True, offset=None,
-                type: str = "link") -> np.ndarray:
+                type: str = "link", se_fit: bool = False, newparams=None):
         """Predictions as lme4's ``predict``: on the link scale (``type="link"``, the default)
-        or the response scale (``type="response"``: means, proportions for the binomial)."""
+        or the response scale (``type="response"``: means, proportions for the binomial).
+        ``re_form``, ``se_fit`` and ``newparams`` as for linear models; response-scale
+        standard errors by the delta method."""
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', got {type!r}")
-        eta = super().predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels,
-                              offset=offset)
-        return eta if type == "link" else self.spec.family.linkinv(eta)
+        out = super().predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                              offset=offset, se_fit=se_fit, newparams=newparams)
+        eta, se = out if se_fit else (out, None)
+        if type == "response":
+            fam = self.spec.family
+            eta, se = fam.linkinv(eta), (None if se is None else se * np.abs(fam.mu_eta(eta)))
+        return (eta, se) if se_fit else eta
 
     def resid(self, type: str = "deviance") -> np.ndarray:
         """Residuals: ``"deviance"`` (default, as lme4), ``"pearson"``, ``"response"`` or

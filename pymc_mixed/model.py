@@ -84,6 +84,13 @@ class MixedModel:
                           SingularFitWarning, stacklevel=2)
         return self.result
 
+    def update(self, formula: str | None = None, data=None, **kwargs) -> "MixedModel":
+        """A new model with an updated formula (R's ``update``: ``"~ . - Days"``) and/or data
+        (see :func:`pymc_mixed.postfit.update`)."""
+        from .postfit.update import update
+
+        return update(self, formula, data=data, **kwargs)
+
     # -- Bayesian inference through the same graph (pymc_mixed.mcmc) -----------------------------
     @property
     def priors(self) -> dict:

@@ -159,46 +159,91 @@ class MixedModelResult:
         return self.linear_predictor()
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = True,
-                offset=None) -> np.ndarray:
+                offset=None, se_fit: bool = False, newparams=None):
         """Predictions on the scale of the linear predictor (lme4's ``predict``).
 
         Parameters
         ----------
         newdata : DataFrame with the model's columns, or None for the fitted observations.
         re_form : None to include every random-effect term; ``"~0"``, ``"NA"`` or False for
-            population-level predictions (random effects at zero).
+            population-level predictions (random effects at zero); a formula such as
+            ``"~ (1 | Subject)"`` for a subset of the model's terms.
         allow_new_levels : levels of a grouping factor not seen in the fit get random effects
             of zero (their expected value); with False they raise an error instead.
         offset : offset for ``newdata`` (array), if the model has one.
-        """
-        from .formula.build import group_labels
+        se_fit : also return standard errors (population-level predictions only).
+        newparams : dict with ``beta`` and/or ``theta`` to predict with instead of the
+            estimates (random effects: the conditional modes at those values).
 
-        include_re = re_form is None or re_form is True
-        if re_form not in (None, True, False, "~0", "~ 0", "NA"):
-            raise ValueError("re_form must be None (all random effects) or '~0' (none)")
-        spec = self.spec
-        if newdata is None:
-            eta = spec.X @ self.beta + spec.offset_or_zero
-            if include_re:
-                eta = self.linear_predictor()
-            return eta
-        eta = spec.X_on(newdata) @ self.beta
-        if offset is not None:
-            eta = eta + np.asarray(offset, dtype=float)
-        if not include_re:
-            return eta
-        for t, b in zip(spec.reterms, self._b_blocks()):
-            labels = group_labels(newdata, t.group)
-            index = {lev: i for i, lev in enumerate(t.levels)}
-            idx = np.array([index.get(lab, -1) for lab in labels])
-            if not allow_new_levels and np.any(idx < 0):
-                new = sorted(set(labels[idx < 0]))
-                raise ValueError(f"new levels of {t.group!r} in newdata: {new[:5]}; "
-                                 "use allow_new_levels=True to predict them at b = 0")
-            z = t.design.on(newdata)
-            bb = np.where(idx[:, None] >= 0, b[np.maximum(idx, 0)], 0.0)
-            eta = eta + np.einsum("ij,ij->i", z, bb)
-        return eta
+        See :func:`pymc_mixed.postfit.predict`.
+        """
+        from .postfit.predict import predict
+
+        return predict(self, newdata, re_form=re_form, se_fit=se_fit, newparams=newparams,
+                       allow_new_levels=allow_new_levels, offset=offset)
+
+    # -- after the fit (pymc_mixed.postfit) ----------------------------------------------------
+    def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
+        """Confidence intervals: ``method="profile"`` (default), ``"wald"`` or ``"boot"``
+        (see :func:`pymc_mixed.postfit.confint`)."""
+        from .postfit.intervals import confint
+
+        return confint(self, parm=parm, level=level, method=method, **kwargs)
+
+    def profile(self, which=None, **kwargs):
+        """Profile likelihood of every parameter (:func:`pymc_mixed.postfit.profile`)."""
+        from .postfit.profile import profile
+
+        return profile(self, which=which, **kwargs)
+
+    def coef(self) -> dict:
+        """Per-level coefficients, fixed plus random effects (lme4's ``coef``)."""
+        from .postfit.params import coef
+
+        return coef(self)
+
+    def rePCA(self) -> dict:
+        """Principal components of the random-effects covariance factors (lme4's ``rePCA``)."""
+        from .postfit.params import repca
+
+        return repca(self)
+
+    def hatvalues(self):
+        """Leverages, the diagonal of the hat matrix (LMMs; lme4's ``hatvalues``)."""
+        from .postfit.influence import hatvalues
+
+        return hatvalues(self)
+
+    def cooks_distance(self):
+        """Cook's distance per observation (LMMs; lme4's ``cooks.distance``)."""
+        from .postfit.influence import cooks_distance
+
+        return cooks_distance(self)
+
+    def rstudent(self):
+        """Studentized residuals (LMMs; lme4's ``rstudent``)."""
+        from .postfit.influence import rstudent
+
+        return rstudent(self)
+
+    def influence(self, groups=None, refit: bool = False):
+        """Case- or group-deletion influence on the fixed effects
+        (:func:`pymc_mixed.postfit.influence`)."""
+        from .postfit.influence import influence
+
+        return influence(self, groups=groups, refit=refit)
+
+    def refit(self, y, **kwargs):
+        """The same model refitted to a new response (:func:`pymc_mixed.postfit.refit`)."""
+        from .postfit.update import refit
+
+        return refit(self, y, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed=None, **kwargs):
+        """``nsim`` responses simulated from the fit (:func:`pymc_mixed.simulate`)."""
+        from .bootstrap import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, **kwargs)
 
     @property
     def residuals(self) -> np.ndarray:
