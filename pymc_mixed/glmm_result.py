@@ -159,6 +159,13 @@ class GLMMResult(MixedModelResult):
         return pd.DataFrame(cov[nt:nt + p, nt:nt + p], index=names, columns=names)
 
     # -- text --------------------------------------------------------------------------------------
+    def _residual_lines(self) -> list[str]:
+        """lme4's "Scaled residuals" block for a GLMM: quantiles of the Pearson residuals."""
+        q = np.quantile(self.resid("pearson"), [0, 0.25, 0.5, 0.75, 1])
+        row = pd.DataFrame([q], columns=["Min", "1Q", "Median", "3Q", "Max"])
+        return ["Scaled residuals:", row.to_string(index=False,
+                                                   float_format=lambda v: f"{v:.4f}"), ""]
+
     def _header(self) -> str:
         fam = self.spec.family
         head = (f"Generalized linear mixed model fit by maximum likelihood "

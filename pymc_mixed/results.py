@@ -19,6 +19,15 @@ def _fmt_table(df: pd.DataFrame, digits: int = 4) -> str:
     return df.to_string(float_format=lambda v: f"{v:.{digits}g}")
 
 
+def _abbrev(name: str, width: int = 6) -> str:
+    """A short column label, as R's ``abbreviate``: lower-case vowels after the first
+    character go first."""
+    if len(name) <= width:
+        return name
+    short = name[0] + "".join(c for c in name[1:] if c not in "aeiou")
+    return short[:width]
+
+
 class MixedModelResult:
     """Common part of every maximum-likelihood fit of a mixed model.
 
@@ -255,6 +264,8 @@ class MixedModelResult:
         return "Mixed model fit"
 
     def _fit_stats_line(self) -> str:
+        if self.method == "REML":  # lme4 prints only the criterion for REML fits
+            return f"REML criterion at convergence: {self.objective:.1f}"
         stats = pd.DataFrame([[self.aic, self.bic, self.loglik, self.objective,
                                self.nobs - self.dof]],
                              columns=["AIC", "BIC", "logLik",
@@ -266,6 +277,10 @@ class MixedModelResult:
         """A summary in the style of lme4's ``summary(fit)``."""
         fe = pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se})
         fe[self._stat_name] = fe["Estimate"] / fe["Std. Error"]
+        if self._stat_name == "z value":
+            from scipy.stats import norm
+
+            fe["Pr(>|z|)"] = 2 * norm.sf(np.abs(fe["z value"]))
         groups = ", ".join(f"{t.group}, {t.nlevels}" for t in self.spec.reterms)
         parts = [
             self._header(),
@@ -279,7 +294,8 @@ class MixedModelResult:
             f"Number of obs: {self.nobs}, groups:  {groups}",
             "",
             "Fixed effects:",
-            fe.to_string(float_format=lambda v: f"{v:.4f}"),
+            fe.to_string(float_format=lambda v: f"{v:.4g}" if abs(v) < 1e-3 else f"{v:.4f}"),
+            *self._correlation_lines(),
         ]
         notes = []
         if self.spec.n_dropped:
@@ -295,6 +311,22 @@ class MixedModelResult:
         return "\n".join(parts)
 
     _stat_name = "t value"
+
+    def _correlation_lines(self, max_p: int = 12) -> list[str]:
+        """lme4's "Correlation of Fixed Effects" (lower triangle, abbreviated names)."""
+        p = self.spec.p
+        if p < 2 or p > max_p:
+            return []
+        V = np.asarray(self._vcov_beta)
+        d = np.sqrt(np.diag(V))
+        C = V / np.outer(d, d)
+        names = list(self.spec.xnames)
+        w = max(len(n) for n in names) + 1
+        rows = [" " * w + " ".join(f"{_abbrev(n):>6}" for n in names[:-1])]
+        for i in range(1, p):
+            vals = " ".join(f"{C[i, j]:6.3f}" for j in range(i))
+            rows.append(f"{names[i]:<{w}}{vals}")
+        return ["", "Correlation of Fixed Effects:", *rows]
 
     def _residual_lines(self) -> list[str]:
         """lme4's "Scaled residuals" block (LMMs); GLMM results may override."""

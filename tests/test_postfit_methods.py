@@ -60,3 +60,22 @@ def test_glmm_predict_response_scale_se_by_delta_method(glmm):
     fam = glmm.spec.family
     np.testing.assert_allclose(mu, fam.linkinv(eta), rtol=1e-12)
     np.testing.assert_allclose(se_mu, se * fam.mu_eta(eta), rtol=1e-12)
+
+
+def test_summary_lme4_additions(lmm, glmm):
+    m, r = lmm
+    reml = m.fit()
+    text = reml.summary()
+    assert f"REML criterion at convergence: {reml.objective:.1f}" in text
+    assert "Correlation of Fixed Effects:" in text
+    C = reml.vcov.to_numpy()
+    corr = C[1, 0] / np.sqrt(C[0, 0] * C[1, 1])
+    assert f"Days        {corr:6.3f}" in text
+    assert "AIC" in r.summary()            # ML fits keep the information criteria
+    g = glmm.summary()
+    from scipy.stats import norm
+
+    z = glmm.beta / glmm.se.to_numpy()
+    assert "Pr(>|z|)" in g and f"{2 * norm.sf(abs(z[1])):.4f}" in g
+    pearson = glmm.resid("pearson")
+    assert "Scaled residuals:" in g and f"{pearson.min():.4f}" in g
