@@ -82,6 +82,14 @@ class MixedModel:
                           SingularFitWarning, stacklevel=2)
         return self.result
 
+    def update(self, formula: str | None = None, data=None, **kwargs) -> "MixedModel":
+        """A new model with an updated formula (R's ``update``: ``"~ . - Days"``) and/or data
+        (see :func:`pymc_mixed.postfit.update.update_args`). The family, weights and offset
+        are kept unless given."""
+        from .postfit.update import update_args
+
+        return MixedModel(**update_args(self.spec, formula, data, **kwargs))
+
     # -- Bayesian inference through the same graph (pymc_mixed.bayes) -----------------------------
     @property
     def priors(self) -> dict:
