@@ -239,7 +239,9 @@ def make_beta(spec, priors: dict):
 
     base = priors["beta"]
     own = {c: priors[f"beta[{c}]"] for c in spec.xnames if f"beta[{c}]" in priors}
-    if not own and isinstance(base, Prior) and base == default_priors(spec)["beta"]:
+    # centring is a reparametrization of X beta: only for the linear (formula) mean
+    if not own and isinstance(base, Prior) and getattr(spec.mean, "linear", False) and \
+            base == default_priors(spec)["beta"]:
         return _centered_beta(spec, base)
     if not own:
         return _make_var(base, "beta", ("coef",), (spec.p,))
