@@ -15,10 +15,13 @@ from .formula import FormulaError
 from .model import MixedModel
 from .matlab import nlmefit, nlmefitsa
 from .nonlinear.model import NonlinearMixedModel
+from .postfit import drop1
 
 __version__ = "0.1.0"
 
-__all__ = ["MixedModel", "NonlinearMixedModel", "nlmefit", "nlmefitsa", "FormulaError", "ConvergenceWarning", "SingularFitWarning", "anova", "datasets", "parametric_bootstrap", "simulate",
+__all__ = ["MixedModel", "NonlinearMixedModel", "nlmefit", "nlmefitsa", "FormulaError",
+           "ConvergenceWarning", "SingularFitWarning", "anova", "datasets", "drop1",
+           "parametric_bootstrap", "simulate",
            "compare", "plot_compare", "plot_ranef", "__version__"]
 
 # ML-vs-posterior comparison and plots import pandas/scipy/matplotlib/arviz-plots paths:

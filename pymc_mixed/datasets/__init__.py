@@ -70,4 +70,5 @@ def load(name: str) -> pd.DataFrame:
             df[col] = df[col].astype(bool)
         else:
             df[col] = df[col].astype("float64")
+    df.attrs["name"] = key  # the "Data:" line of a summary
     return df

@@ -41,15 +41,15 @@ from scipy.linalg import solve_triangular
 from ..errors import ConvergenceWarning
 from ..linalg import make_system
 from ..linalg.threads import single_threaded_blas
-from ..results import Curvature, GLMMResult
+from ..results import Curvature, FitEngine, GLMMResult
 from .agq import AGQObjective, check_agq
 from .base import register
 from .curvature import gradient_hessian, hessian
 from .glmdata import GLMMData, PIRLSFailure, check_separation, glm_fit
-from .optimize import OptSummary, merge_optsums, minimize_with_edge_check
+from .optimize import OptSummary, merge_optsums, minimize_bobyqa, minimize_with_edge_check
 from .pirls import LaplaceObjective
 
-__all__ = ["fit_glmm", "objective_hessian"]
+__all__ = ["fit_glmm", "objective_hessian", "laplace_objective", "glmm_engine"]
 
 
 def _minimize_lbfgsb(fg, x0, lower, *, gtol: float = 1e-5, maxiter: int = 500) -> OptSummary:
@@ -371,8 +371,24 @@ def _glmm_result(spec, data, stage: _Stage, fast: bool, nAGQ: int) -> GLMMResult
                       beta=np.asarray(beta, dtype=float), u=u,
                       objective=float(stage.opt.fmin), optsum=stage.opt, vcov_beta=vcov,
                       condvar_blocks=stage.obj.pirls.system.condvar_u(), sigma=sigma,
-                      curvature=curvature, refit=partial(fit_glmm, spec), resp=data.resp,
+                      curvature=curvature, engine=glmm_engine(nAGQ, fast), resp=data.resp,
                       dispersion=disp, nAGQ=0 if fast else int(nAGQ), fast=fast)
+
+
+def laplace_objective(spec, nAGQ: int = 1, tol: float = 1e-10):
+    """``(data, obj)``: the Laplace (``nAGQ = 1``) or AGQ objective of ``spec`` in
+    ``x = (theta, beta[, log dispersion])``, PIRLS over ``u`` only, and the data it reads
+    (replace ``data.resp`` to evaluate it at another response)."""
+    data = GLMMData(spec)
+    obj = AGQObjective(data, nAGQ, tol=tol) if nAGQ > 1 else LaplaceObjective(data, tol=tol)
+    return data, obj
+
+
+def glmm_engine(nAGQ: int, fast: bool) -> FitEngine:
+    """The estimator's hand-over for refits and profiles of a GLMM (:class:`FitEngine`)."""
+    return FitEngine(fit=partial(fit_glmm, nAGQ=int(nAGQ), fast=fast),
+                     objective=partial(laplace_objective, nAGQ=max(int(nAGQ), 1)),
+                     minimize=minimize_bobyqa)
 
 
 register("glmm", "laplace", partial(fit_glmm, nAGQ=1), default=True)

@@ -18,7 +18,7 @@ from functools import partial
 
 from ..linalg import BlockedSystem
 from ..linalg.threads import single_threaded_blas
-from ..results import Curvature, LMMResult
+from ..results import Curvature, FitEngine, LMMResult
 from .base import register
 from .curvature import hessian
 from .optimize import minimize_bobyqa, minimize_with_edge_check
@@ -129,8 +129,14 @@ def _result(spec, obj, theta, optsum) -> LMMResult:
     return LMMResult(spec=spec, theta_hat=theta, beta=beta, u=u, objective=float(optsum.fmin),
                      optsum=optsum, vcov_beta=vcov, condvar_blocks=system.condvar_u,
                      sigma=sigma, method="REML" if obj.REML else "ML", curvature=curvature,
-                     refit=partial(fit_lmm, spec), REML=obj.REML,
+                     engine=lmm_engine(obj.REML), REML=obj.REML,
                      response_refitter=partial(ResponseRefit, spec, obj.REML))
+
+
+def lmm_engine(REML: bool) -> FitEngine:
+    """The estimator's hand-over for refits and profiles of an LMM (:class:`FitEngine`)."""
+    return FitEngine(fit=partial(fit_lmm, REML=REML), objective=LMMObjective,
+                     minimize=minimize_bobyqa)
 
 
 def ml_deviance(spec):

@@ -247,6 +247,7 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
     """
     fam = get_family(family, link)
     _check_frame(data)
+    data_name = data.attrs.get("name") or f"<DataFrame {data.shape[0]} x {data.shape[1]}>"
     parsed, response, fixed_rhs, offsets, parts = _read_formula(formula, data)
     parts += [(what, [v], False) for what, v in (("weights", weights), ("offset", offset))
               if isinstance(v, str)]
@@ -288,4 +289,5 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
                      reterms=reterms, family=fam, weights=w, offset=off, data=data,
                      n_dropped=n_dropped + n2, aliased=aliased, fixed_rhs=fixed_rhs,
                      trials=trials, fixed_design=fixed, fixed_keep=cols_kept,
-                     offset_design=odesign)
+                     offset_design=odesign, offset_arg=extras["offset"],
+                     data_name=data_name)

@@ -11,8 +11,9 @@ __all__ = ["anova"]
 def _as_ml(result):
     if getattr(result, "REML", False):
         # REML criteria of models with different fixed effects are not comparable; lme4
-        # refits by ML before comparing, and so do we (with the refit the estimator handed over).
-        return result.refit(REML=False), True
+        # refits by ML before comparing, and so do we (with the estimator handed over as
+        # ``result.engine``).
+        return result.engine.fit(result.spec, REML=False), True
     return result, False
 
 

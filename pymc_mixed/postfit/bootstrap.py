@@ -1,6 +1,6 @@
-"""Simulation from a fitted linear mixed model and the parametric bootstrap.
+"""Simulation from a fitted mixed model and the parametric bootstrap.
 
-A bootstrap refit changes only the response, so the blocked system's structure (and every
+GLMMs are simulated and refitted by :mod:`pymc_mixed.postfit.simulate`. For an LMM a bootstrap refit changes only the response, so the blocked system's structure (and every
 cross-product but those with ``y``) is reused: each replicate costs a few dozen evaluations
 started at the original estimate (as MixedModels.jl's ``parametricbootstrap``). The refit is
 the estimator's, handed to the result as ``result.response_refitter``.
@@ -18,14 +18,19 @@ __all__ = ["simulate", "parametric_bootstrap", "BootstrapResult"]
 
 
 def simulate(result, nsim: int = 1, seed=None, beta=None, theta=None, sigma=None) -> np.ndarray:
-    """Draw ``nsim`` new response vectors from a fitted LMM (new random effects and noise).
+    """Draw ``nsim`` new response vectors from a fitted LMM or GLMM (new random effects and
+    noise; every GLMM family, with its offset and trials: see
+    :func:`pymc_mixed.postfit.simulate.simulate_glmm`).
 
     Parameters default to the estimates; pass ``beta``, ``theta``, ``sigma`` to simulate from
-    other values. Returns an array of shape (nsim, n).
+    other values (for a GLMM ``sigma`` is the family's dispersion). Returns an array of shape (nsim, n).
     """
-    if result.spec.kind != "lmm":
-        raise NotImplementedError("simulate() is available for linear mixed models")
     spec = result.spec
+    if spec.kind != "lmm":
+        from .simulate import simulate_glmm
+
+        disp = {} if sigma is None else {"dispersion": float(sigma)}
+        return simulate_glmm(result, nsim=nsim, seed=seed, beta=beta, theta=theta, **disp)
     rng = np.random.default_rng(seed)
     beta = result.beta if beta is None else np.asarray(beta, dtype=float)
     theta = result._theta if theta is None else np.asarray(theta, dtype=float)
@@ -63,16 +68,26 @@ class BootstrapResult:
 def parametric_bootstrap(result, n: int = 1000, seed=None, progressbar: bool = True):
     """Refit the model to ``n`` responses simulated from it; returns a :class:`BootstrapResult`
     with one column per parameter in the model's layout (:class:`~pymc_mixed.spec.ParamLayout`):
-    each theta element, each fixed effect, ``sigma``."""
+    each theta element, each fixed effect, ``sigma`` (LMM) or the GLMM's dispersion. GLMM
+    refits are warm-started at the estimates on one objective whose response alone is swapped
+    (:func:`pymc_mixed.postfit.simulate.bootstrap_glmm`)."""
     from ..errors import ConvergenceWarning
 
     spec = result.spec
+    layout = spec.layout
+    if spec.kind == "glmm":
+        from .simulate import bootstrap_glmm
+
+        rows, names = bootstrap_glmm(result, n=n, seed=seed, progressbar=progressbar)
+        est = layout.pack(result.theta_hat, result.beta, result.dispersion)
+        return BootstrapResult(replicates=pd.DataFrame(rows, columns=names),
+                               estimate=pd.Series(est, index=names))
     if getattr(result, "response_refitter", None) is None:
-        raise NotImplementedError("parametric_bootstrap() is available for linear mixed models")
+        raise NotImplementedError("parametric_bootstrap() is available for linear and "
+                                  "generalized linear mixed models")
     refit = result.response_refitter()
     ys = simulate(result, nsim=n, seed=seed)
     step = np.maximum(0.1 * np.abs(result._theta), 0.02)
-    layout = spec.layout
     rows = np.empty((n, layout.size))
     iterator = range(n)
     if progressbar:

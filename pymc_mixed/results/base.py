@@ -2,9 +2,11 @@
 
 Names follow lme4's user vocabulary (``fixef``, ``ranef``, ``VarCorr``, ``isSingular``) in
 Python spelling. A result is a declared record that its estimator fills in one constructor
-call; what inference after the fit needs from the estimator (the deviance and its curvature, a
-refit) is handed over as values (:class:`Curvature`, ``refit``), so no result module imports
-an estimator.
+call; what inference after the fit needs from the estimator (the deviance and its curvature,
+refits and the objective for profiles) is handed over as values (:class:`Curvature`,
+:class:`~pymc_mixed.results.engine.FitEngine`), so no result module imports an estimator.
+The text (``summary``) is in :mod:`.text`, the thin post-fit methods (``confint``,
+``profile``, ``hatvalues``, ...) in :mod:`.methods`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..spec import factor_groups
+from .engine import FitEngine
+from .methods import PostFitMethods
+from .text import SummaryText
 from .varcorr import VarCorr, term_covariances
 
 __all__ = ["Curvature", "MixedModelResult"]
@@ -50,12 +55,8 @@ class Curvature:
         return self._deviance
 
 
-def _fmt_table(df: pd.DataFrame, digits: int = 4) -> str:
-    return df.to_string(float_format=lambda v: f"{v:.{digits}g}")
-
-
 @dataclass(eq=False, repr=False)
-class MixedModelResult:
+class MixedModelResult(SummaryText, PostFitMethods):
     """Common part of every maximum-likelihood fit of a mixed model.
 
     Filled by the estimator in one constructor call:
@@ -70,8 +71,9 @@ class MixedModelResult:
         callable computing them on first use.
     sigma : residual SD (None when the family has no scale).  method : ``"ML"``/``"REML"``.
     curvature : the deviance and its Hessian for post-fit inference (:class:`Curvature`).
-    refit : ``refit(**options) -> result``: the same model fitted again (anova refits REML
-        fits by ML with ``refit(REML=False)``).
+    engine : the estimator's callables for refits and profiles (:class:`FitEngine`: anova
+        refits REML fits by ML with ``engine.fit(spec, REML=False)``; ``confint``,
+        ``influence``, ``refit(y)``, ``update`` and the GLMM bootstrap use it).
     """
 
     spec: Any
@@ -85,7 +87,7 @@ class MixedModelResult:
     sigma: float | None = None
     method: str = "ML"
     curvature: Curvature | None = None
-    refit: Callable | None = None
+    engine: FitEngine | None = None
 
     engine = "pymc_mixed"
 
@@ -224,107 +226,33 @@ class MixedModelResult:
         return self.linear_predictor()
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = True,
-                offset=None) -> np.ndarray:
+                offset=None, se_fit: bool = False, newparams=None):
         """Predictions on the scale of the linear predictor (lme4's ``predict``).
 
         Parameters
         ----------
         newdata : DataFrame with the model's columns, or None for the fitted observations.
         re_form : None to include every random-effect term; ``"~0"``, ``"NA"`` or False for
-            population-level predictions (random effects at zero).
+            population-level predictions (random effects at zero); a formula such as
+            ``"~ (1 | Subject)"`` for a subset of the model's terms.
         allow_new_levels : levels of a grouping factor not seen in the fit get random effects
             of zero (their expected value); with False they raise an error instead.
         offset : offset for ``newdata`` (array), if the model has one.
-        """
-        from ..formula.build import group_labels, level_index
+        se_fit : also return standard errors (population-level predictions only).
+        newparams : dict with ``beta`` and/or ``theta`` to predict with instead of the
+            estimates (random effects: the conditional modes at those values).
 
-        include_re = re_form is None or re_form is True
-        if re_form not in (None, True, False, "~0", "~ 0", "NA"):
-            raise ValueError("re_form must be None (all random effects) or '~0' (none)")
-        spec = self.spec
-        if newdata is None:
-            return self.linear_predictor() if include_re else \
-                spec.mean.predict_numpy(spec, self.beta, None)
-        eta = spec.X_on(newdata) @ self.beta + spec.offset_on(newdata, offset)
-        if not include_re:
-            return eta
-        for t, b in zip(spec.reterms, self._b_blocks()):
-            idx = level_index(t, newdata)  # by value: 1 matches 1.0, a:b levels are tuples
-            if not allow_new_levels and np.any(idx < 0):
-                new = sorted(set(group_labels(newdata, t.group)[idx < 0]))
-                raise ValueError(f"new levels of {t.group!r} in newdata: {new[:5]}; "
-                                 "use allow_new_levels=True to predict them at b = 0")
-            z = t.design.on(newdata)
-            bb = np.where(idx[:, None] >= 0, b[np.maximum(idx, 0)], 0.0)
-            eta = eta + np.einsum("ij,ij->i", z, bb)
-        return eta
+        See :func:`pymc_mixed.postfit.predict`.
+        """
+        from ..postfit.predict import predict
+
+        return predict(self, newdata, re_form=re_form, se_fit=se_fit, newparams=newparams,
+                       allow_new_levels=allow_new_levels, offset=offset)
 
     @property
     def residuals(self) -> np.ndarray:
         """Response minus fitted values."""
         return self.spec.y - self.fitted
-
-    # -- text -------------------------------------------------------------------------------------------
-    def _header(self) -> str:
-        return "Mixed model fit"
-
-    def _fit_stats_line(self) -> str:
-        stats = pd.DataFrame([[self.aic, self.bic, self.loglik, self.objective,
-                               self.nobs - self.dof]],
-                             columns=["AIC", "BIC", "logLik",
-                                      "REMLcrit" if self.method == "REML" else "deviance",
-                                      "df.resid"])
-        return stats.to_string(index=False, float_format=lambda v: f"{v:.1f}")
-
-    def summary(self) -> str:
-        """A summary in the style of lme4's ``summary(fit)``."""
-        fe = pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se})
-        fe[self._stat_name] = fe["Estimate"] / fe["Std. Error"]
-        groups = ", ".join(f"{t.group}, {t.nlevels}" for t in self.spec.reterms)
-        parts = [
-            self._header(),
-            f"Formula: {self.spec.formula}",
-            "",
-            self._fit_stats_line(),
-            "",
-            *self._residual_lines(),
-            "Random effects:",
-            str(self.varcorr),
-            f"Number of obs: {self.nobs}, groups:  {groups}",
-            "",
-            "Fixed effects:",
-            fe.to_string(float_format=lambda v: f"{v:.4f}"),
-        ]
-        notes = []
-        if self.spec.n_dropped:
-            notes.append(f"{self.spec.n_dropped} rows with missing values were dropped")
-        if self.spec.aliased:
-            notes.append("aliased columns dropped: " + ", ".join(self.spec.aliased))
-        if self.issingular():
-            notes.append("boundary (singular) fit: see help('isSingular')")
-        if not self.converged:
-            notes.append(f"optimizer did not converge: {self.optsum.returnvalue}")
-        if notes:
-            parts += [""] + [f"Note: {n}" for n in notes]
-        return "\n".join(parts)
-
-    _stat_name = "t value"
-
-    def _residual_lines(self) -> list[str]:
-        """lme4's "Scaled residuals" block (LMMs); GLMM results may override."""
-        if self.sigma is None:
-            return []
-        scaled = self.residuals * np.sqrt(self.spec.prior_weights) / self.sigma
-        q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1])
-        row = pd.DataFrame([q], columns=["Min", "1Q", "Median", "3Q", "Max"])
-        return ["Scaled residuals:", row.to_string(index=False,
-                                                   float_format=lambda v: f"{v:.4f}"), ""]
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def __repr__(self) -> str:
-        return self.summary()
 
     # -- ArviZ ------------------------------------------------------------------------------------------
     def to_datatree(self, draws: int = 0, chains: int = 1, seed=None):

@@ -3,7 +3,8 @@ quadrature (:func:`pymc_mixed.fit.glmm.fit_glmm`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,14 @@ class GLMMResult(MixedModelResult):
 
     ``objective`` is -2 log-likelihood with every normalizing constant, on one scale for
     ``nAGQ = 0, 1`` and ``> 1`` (lme4 drops the saturated-model term for ``nAGQ > 1``; we do
-    not). ``vcov`` is lme4's ``vcov(fit, use.hessian = FALSE)``: the inverse of the
-    fixed-effects block of the PIRLS system at the estimates (see :meth:`vcov_hessian` for
-    the finite-difference Hessian of the objective).
+    not).
+
+    ``vcov`` (and ``se``, the summary's tests, Wald intervals) is lme4's default for
+    ``nAGQ >= 1``, ``vcov(fit, use.hessian = TRUE)``: from the Hessian of the objective
+    (:meth:`vcov_hessian`), computed on first use. ``vcov_rx`` is ``use.hessian = FALSE``, the
+    inverse of the fixed-effects block of the PIRLS system at the estimates (``vcov_beta``, as
+    the estimator filled it); it is ``vcov`` for ``nAGQ = 0`` fits and, as in lme4, when the
+    Hessian is not positive definite (with a warning).
     """
 
     # -- filled by fit_glmm: the prepared response, the dispersion and the approximation -----------
@@ -36,6 +42,7 @@ class GLMMResult(MixedModelResult):
     dispersion: float | None = None
     nAGQ: int = 1
     fast: bool = False
+    _vcov_default: Any = field(default=None, init=False, repr=False)  # computed on first use
 
     _stat_name = "z value"
 
@@ -85,14 +92,20 @@ class GLMMResult(MixedModelResult):
         return self.spec.family.linkinv(self.fitted_link)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = True, offset=None,
-                type: str = "link") -> np.ndarray:
+                type: str = "link", se_fit: bool = False, newparams=None):
         """Predictions as lme4's ``predict``: on the link scale (``type="link"``, the default)
-        or the response scale (``type="response"``: means, proportions for the binomial)."""
+        or the response scale (``type="response"``: means, proportions for the binomial).
+        ``re_form``, ``se_fit`` and ``newparams`` as for linear models; response-scale
+        standard errors by the delta method."""
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', got {type!r}")
-        eta = super().predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels,
-                              offset=offset)
-        return eta if type == "link" else self.spec.family.linkinv(eta)
+        out = super().predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                              offset=offset, se_fit=se_fit, newparams=newparams)
+        eta, se = out if se_fit else (out, None)
+        if type == "response":
+            fam = self.spec.family
+            eta, se = fam.linkinv(eta), (None if se is None else se * np.abs(fam.mu_eta(eta)))
+        return (eta, se) if se_fit else eta
 
     def resid(self, type: str = "deviance") -> np.ndarray:
         """Residuals: ``"deviance"`` (default, as lme4), ``"pearson"``, ``"response"`` or
@@ -133,7 +146,33 @@ class GLMMResult(MixedModelResult):
         for a GLMM; not an objective)."""
         return float(np.sum(self.resid("deviance") ** 2))
 
-    # -- standard errors from the Hessian of the objective -----------------------------------------
+    # -- standard errors: from the Hessian of the objective (default) or the PIRLS system ---------
+    @property
+    def _vcov_beta(self) -> np.ndarray:
+        if self._vcov_default is None:
+            self._vcov_default = self._hessian_or_rx()
+        return self._vcov_default
+
+    def _hessian_or_rx(self) -> np.ndarray:
+        """lme4's ``vcov.merMod`` choice: the Hessian-based covariance where the fit has the
+        objective's curvature and it is positive definite, else the RX-based one."""
+        if self.curvature is None or self.curvature.objective_hessian is None or not self.spec.p:
+            return self.vcov_beta
+        V = self.vcov_hessian().to_numpy()
+        if np.all(np.isfinite(V)) and np.all(np.linalg.eigvalsh(0.5 * (V + V.T)) > 0):
+            return V
+        warnings.warn("the variance-covariance matrix from the Hessian of the objective is not "
+                      "positive definite or has NaN values: falling back to the one from the "
+                      "PIRLS system (vcov_rx), as lme4", UserWarning, stacklevel=3)
+        return self.vcov_beta
+
+    @property
+    def vcov_rx(self) -> pd.DataFrame:
+        """lme4's ``vcov(fit, use.hessian = FALSE)``: the inverse of the fixed-effects block of
+        the PIRLS system at the estimates (beta's covariance given theta)."""
+        names = self.spec.xnames
+        return pd.DataFrame(self.vcov_beta, index=names, columns=names)
+
     def vcov_hessian(self) -> pd.DataFrame:
         """Covariance of the fixed effects from the Hessian of the objective in
         ``(theta, beta[, log dispersion])``: ``2 H^{-1}``, the fixed-effects block (lme4's default
@@ -151,6 +190,13 @@ class GLMMResult(MixedModelResult):
         return pd.DataFrame(cov[nt:nt + p, nt:nt + p], index=names, columns=names)
 
     # -- text --------------------------------------------------------------------------------------
+    def _residual_lines(self) -> list[str]:
+        """lme4's "Scaled residuals" block for a GLMM: quantiles of the Pearson residuals."""
+        q = np.quantile(self.resid("pearson"), [0, 0.25, 0.5, 0.75, 1])
+        row = pd.DataFrame([q], columns=["Min", "1Q", "Median", "3Q", "Max"])
+        return ["Scaled residuals:", row.to_string(index=False,
+                                                   float_format=lambda v: f"{v:.4f}"), ""]
+
     def _header(self) -> str:
         fam = self.spec.family
         head = (f"Generalized linear mixed model fit by maximum likelihood "

@@ -53,6 +53,10 @@ class ModelSpec:
     # the mean on the link scale as a function of (beta, b): X beta + Z b for formula models;
     # a nonlinear model puts its own mean object here (see pymc_mixed.spec.mean)
     mean: object = field(default_factory=LinearMean, repr=False)
+    # the offset= argument as given (a column name, or an array over the rows kept), so that
+    # update() can rebuild the model without adding the formula's offset() terms twice
+    offset_arg: object = field(default=None, repr=False)
+    data_name: str | None = None  # the summary's "Data:" line (a bundled data set's name)
 
     @property
     def is_gaussian_identity(self) -> bool:
