@@ -23,7 +23,7 @@ def simulate_glmm(result, nsim: int = 1, seed=None, beta=None, theta=None,
     by the family (``family.simulate``, as the posterior predictive draws them; the dispersion
     on the family's own scale: the Gaussian's SD). Parameters default to the estimates. Returns an
     (nsim, n) array on the scale of the fitted response (proportions for the binomial)."""
-    from ..bayes.predictive import simulate_responses  # (bayes loads PyMC only on use)
+    from ..families.simulate import simulate_responses
 
     spec = result.spec
     fam = spec.family
