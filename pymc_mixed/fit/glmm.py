@@ -39,6 +39,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from ..errors import ConvergenceWarning
+from ..families import check_degenerate
 from ..linalg import make_system
 from ..linalg.threads import single_threaded_blas
 from ..results import Curvature, GLMMResult
@@ -133,15 +134,36 @@ def objective_hessian(obj, x) -> np.ndarray:
     return H
 
 
+def _beta_slice(layout, basis) -> slice:
+    return slice(layout.ntheta, layout.ntheta + basis.p)
+
+
+def _x_to_q(layout, basis, x) -> np.ndarray:
+    """``(theta, beta, ...)`` for X's columns -> the same with ``beta`` for the basis Q."""
+    x = np.array(x, dtype=float)
+    sl = _beta_slice(layout, basis)
+    x[sl] = basis.beta_q(x[sl])
+    return x
+
+
+def _x_from_q(layout, basis, x) -> np.ndarray:
+    """The inverse of :func:`_x_to_q`."""
+    x = np.array(x, dtype=float)
+    sl = _beta_slice(layout, basis)
+    x[sl] = basis.beta(x[sl])
+    return x
+
+
 class _NaturalDeviance:
     """``x -> obj(x)`` in the layout ``(theta, beta[, dispersion])`` with the dispersion natural
-    (the optimizer's ``x`` holds its logarithm). A class, not a closure, so results pickle."""
+    (the optimizer's ``x`` holds its logarithm) and ``beta`` for the columns of X (the objective
+    works in the basis Q). A class, not a closure, so results pickle."""
 
-    def __init__(self, obj, layout):
-        self.obj, self.layout = obj, layout
+    def __init__(self, obj, layout, basis):
+        self.obj, self.layout, self.basis = obj, layout, basis
 
     def __call__(self, x) -> float:
-        return self.obj(self.layout.to_log(x))
+        return self.obj(_x_to_q(self.layout, self.basis, self.layout.to_log(x)))
 
 
 class _NaturalHessian(_NaturalDeviance):
@@ -149,20 +171,21 @@ class _NaturalHessian(_NaturalDeviance):
     dispersion (the gradient term of the chain rule vanishes at the optimum)."""
 
     def __call__(self, x) -> np.ndarray:
-        H = objective_hessian(self.obj, self.layout.to_log(x))
+        H = objective_hessian(self.obj, _x_to_q(self.layout, self.basis, self.layout.to_log(x)))
+        J = np.eye(self.layout.size)  # d x_Q / d x: beta_Q = R beta, log(d)' = 1 / d
+        sl = _beta_slice(self.layout, self.basis)
+        J[sl, sl] = self.basis.R
         if self.layout.has_dispersion:
-            J = np.ones(self.layout.size)
-            J[-1] = 1.0 / x[-1]
-            H = H * np.outer(J, J)
-        return H
+            J[-1, -1] = 1.0 / x[-1]
+        return J.T @ H @ J
 
 
 def _curvature(spec, obj, xhat) -> Curvature:
     """The objective and its Hessian handed to the result, in the model's parameter layout."""
-    layout = spec.layout
-    return Curvature(x_hat=layout.from_log(xhat),
-                     make_deviance=partial(_NaturalDeviance, obj, layout),
-                     hessian=hessian, objective_hessian=_NaturalHessian(obj, layout))
+    layout, basis = spec.layout, obj.data.basis
+    return Curvature(x_hat=layout.from_log(_x_from_q(layout, basis, xhat)),
+                     make_deviance=partial(_NaturalDeviance, obj, layout, basis),
+                     hessian=hessian, objective_hessian=_NaturalHessian(obj, layout, basis))
 
 
 def _glm_start(data: GLMMData):
@@ -180,7 +203,7 @@ def _glm_start(data: GLMMData):
     if not np.all(np.isfinite(beta)):
         raise PIRLSFailure("the GLM fit for the starting values failed (non-finite "
                            "coefficients); check the response and the fixed-effects design")
-    msg = check_separation(data, beta, mu)
+    msg = check_separation(data, data.basis.beta(beta), mu)
     if msg:
         warnings.warn("GLM start: " + msg, UserWarning, stacklevel=5)
     return beta, disp, conv
@@ -233,7 +256,8 @@ def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_B
     if spec.kind == "lmm":
         raise ValueError("a Gaussian response with identity link is a linear mixed model: fit "
                          "it with fit_lmm (MixedModel.fit does this)")
-    data = GLMMData(spec)
+    data = GLMMData(spec, orthonormal=True)
+    check_degenerate(data.family.name, data.resp.y, data.resp.wt, spec.response)
     opts = dict(ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxfeval=maxfeval,
                 optimizer=optimizer)
     obj0, opt = _stage1(spec, data, theta0, pirls_tol, use_gradient, opts)
@@ -335,7 +359,8 @@ def _stage2(spec, data, nAGQ, obj0, opt1, pirls_tol, use_gradient, opts) -> _Sta
             opt2 = merge_optsums(opt2, minimize_with_edge_check(f2, best, lower2, step2, **opts))
     if opt2 is None:
         opt2 = minimize_with_edge_check(f2, y0, lower2, step2, **opts)
-    opt2.fitlog = [(to_natural(x), f) for x, f in opt2.fitlog]  # log in (theta, beta)
+    layout, basis = spec.layout, data.basis  # the record in (theta, beta) for X's columns
+    opt2.fitlog = [(_x_from_q(layout, basis, to_natural(x)), f) for x, f in opt2.fitlog]
     return _stage2_end(data, obj, merge_optsums(opt1, opt2), to_natural(opt2.final))
 
 
@@ -345,7 +370,7 @@ def _stage2_end(data, obj, opt, xhat) -> _Stage:
     if not np.isfinite(fmin):
         raise PIRLSFailure(f"PIRLS failed at the final estimates: {obj.last_error}")
     opt.fmin = fmin
-    opt.final = xhat
+    opt.final = _x_from_q(data.spec.layout, data.basis, xhat)
     theta, beta, disp = obj.split(xhat)
     pr = obj.pirls
     system = _joint_system(data, theta, pr.eta, pr.mu, disp)
@@ -355,7 +380,8 @@ def _stage2_end(data, obj, opt, xhat) -> _Stage:
 def _glmm_result(spec, data, stage: _Stage, fast: bool, nAGQ: int) -> GLMMResult:
     """The declared result, in one constructor call."""
     u = stage.obj.pirls.u.copy()
-    theta, beta, disp = stage.theta, stage.beta, stage.disp
+    theta, disp = stage.theta, stage.disp
+    beta = data.basis.beta(stage.beta)  # the stages work in the basis Q of X
     if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(theta)) and np.all(np.isfinite(u))):
         raise PIRLSFailure("the fit produced non-finite estimates")
     sigma = None
@@ -363,7 +389,7 @@ def _glmm_result(spec, data, stage: _Stage, fast: bool, nAGQ: int) -> GLMMResult
         sigma = float(data.family.phi(disp) ** 0.5)
     if spec.p:
         Rinv = solve_triangular(stage.system.Rxx(), np.eye(spec.p), lower=True)
-        vcov = Rinv.T @ Rinv
+        vcov = data.basis.cov(Rinv.T @ Rinv)
     else:
         vcov = np.zeros((0, 0))
     curvature = None if fast else _curvature(spec, stage.obj, stage.xhat)
