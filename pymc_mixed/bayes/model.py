@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import coef_dim, corr_dims, factor_groups
+from ..spec import coef_dim, corr_dims, factor_groups, level_dim
 from .priors import Prior, _check_priors, _make_var, default_priors, dispersion_name
 
 __all__ = ["build_pymc_model", "cached_pymc_model"]
@@ -42,7 +42,7 @@ def _coords(spec) -> dict[str, list]:
         "obs": list(range(spec.n)),
     }
     for g, info in factor_groups(spec.reterms).items():
-        coords[g] = [str(v) for v in info["levels"]]
+        coords[level_dim(g)] = [str(v) for v in info["levels"]]
         coords[coef_dim(g)] = info["cnames"]
         if info["correlated"]:
             coords[corr_dims(g)[1]] = info["cnames"]
@@ -191,7 +191,7 @@ def build_pymc_model(spec, priors: dict | None = None):
         b = graph.scale_ranef(spec, u_blocks, factors, as_columns=True)
         for g, info in groups.items():
             pm.Deterministic(f"b_{g}", pt.stack([c for k in info["terms"] for c in b[k]], axis=1),
-                             dims=(g, coef_dim(g)))
+                             dims=(level_dim(g), coef_dim(g)))
         _theta_deterministic(spec, factors, disp if graph.theta_is_relative(spec) else 1.0)
 
         eta = spec.mean.predictor(spec, beta, b)  # the spec's mean, as the ML graph
@@ -213,7 +213,7 @@ def _group_factors(spec, pri, g: str, info: dict, u_blocks: list, factors: list)
     ncol = len(info["cnames"])
     sd = _make_var(pri[f"sd_{g}"], f"sd_{g}", (coef_dim(g),), (ncol,))
     # stored (columns, levels): each column's effects contiguous, taken as rows below
-    u_g = pm.Normal(f"u_{g}", 0.0, 1.0, dims=(coef_dim(g), g))
+    u_g = pm.Normal(f"u_{g}", 0.0, 1.0, dims=(coef_dim(g), level_dim(g)))
     corr_blocks = []
     col = 0
     n_corr = 0

@@ -205,7 +205,9 @@ class ResponseRefit:
     def __call__(self, y, theta0, step):
         """``(theta, beta, sigma)`` of the fit to response ``y`` started at ``theta0``."""
         spec, obj = self.spec, self.obj
-        obj.system.set_weights(spec.prior_weights, y - spec.offset_or_zero)
+        w = spec.prior_weights
+        y = np.where(w > 0, y, 0.0)  # simulate() gives NaN where the weight is zero
+        obj.system.set_weights(w, y - spec.offset_or_zero)
         opt = minimize_bobyqa(obj, theta0, spec.theta_lower, initial_step=step, keep_log=False)
         obj(opt.final)
         _, beta = obj.solve()

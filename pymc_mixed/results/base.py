@@ -106,8 +106,10 @@ class MixedModelResult:
     # -- parameters ---------------------------------------------------------------------------
     @property
     def nobs(self) -> int:
-        """Number of observations used in the fit (after dropping missing values)."""
-        return self.spec.n
+        """Number of observations used in the fit: rows left after dropping missing values,
+        less those of prior weight zero (they carry no information and are left out of the
+        likelihood, so AIC/BIC and the fit agree with a fit without them)."""
+        return int(np.count_nonzero(self.spec.prior_weights))
 
     @property
     def fixef(self) -> pd.Series:
@@ -245,6 +247,11 @@ class MixedModelResult:
         if newdata is None:
             return self.linear_predictor() if include_re else \
                 spec.mean.predict_numpy(spec, self.beta, None)
+        if not isinstance(newdata, pd.DataFrame):
+            raise TypeError(f"newdata must be a pandas DataFrame with the model's columns, got "
+                            f"{type(newdata).__name__}")
+        if len(newdata) == 0:
+            raise ValueError("newdata has no rows: nothing to predict")
         eta = spec.X_on(newdata) @ self.beta + spec.offset_on(newdata, offset)
         if not include_re:
             return eta
