@@ -57,3 +57,139 @@ def test_agq_grid_bounded():
     with pytest.raises(ValueError, match=r"5\^7 = 78125 quadrature nodes.*use nAGQ <= 2"):
         m.fit(nAGQ=5)
     assert MAX_AGQ_NODES == 1000
+
+
+# -- item 10: anova compares only what a likelihood-ratio test can -------------------------------
+@pytest.fixture(scope="module")
+def sleep():
+    return pmm.datasets.load("sleepstudy")
+
+
+def _ml(formula, df, **kw):
+    return pmm.MixedModel(formula, df, **kw).fit(REML=False)
+
+
+# main: only the number of observations was checked; each of these got a p-value
+def test_anova_refuses_other_data(sleep):
+    a = _ml("Reaction ~ Days + (1 | Subject)", sleep)
+    shuffled = sleep.copy()
+    shuffled["Reaction"] = shuffled["Reaction"].to_numpy()[::-1]
+    b = _ml("Reaction ~ Days + (Days | Subject)", shuffled)
+    with pytest.raises(ValueError, match="not fitted to the same data.*responses"):
+        pmm.anova(a, b)
+    # the same n, but missing values in different columns drop different rows
+    df = sleep.copy()
+    df["x1"], df["x2"] = df["Days"] * 1.0, df["Days"] * 2.0
+    df.loc[:4, "x1"] = np.nan
+    df.loc[5:9, "x2"] = np.nan
+    with pytest.warns(UserWarning, match="dropped 5 of 180"):
+        c = _ml("Reaction ~ x1 + (1 | Subject)", df)
+    with pytest.warns(UserWarning, match="dropped 5 of 180"):
+        d = _ml("Reaction ~ x2 + (x2 | Subject)", df)
+    with pytest.raises(ValueError, match="different rows"):
+        pmm.anova(c, d)
+
+
+def test_anova_refuses_non_nested(sleep):
+    df = sleep.copy()
+    df["Days2"] = df["Days"] ** 2
+    a = _ml("Reaction ~ Days + (1 | Subject)", df)
+    b = _ml("Reaction ~ Days2 + (1 | Subject)", df)  # same npar, different fixed spans
+    with pytest.raises(ValueError, match="is not nested in"):
+        pmm.anova(a, b)
+    c = _ml("Reaction ~ Days + Days2 + (1 | Subject)", df)
+    tab = pmm.anova(a, c)  # nested: works, and the reference test of test_anova still holds
+    assert tab["Df"].iloc[1] == 1
+
+
+def test_anova_refuses_lmm_against_glmm(sleep):
+    df = sleep.copy()
+    df["hi"] = (df["Reaction"] > 300).astype(int)
+    df["Reaction"] = df["hi"]  # the same response values for both
+    a = _ml("Reaction ~ Days + (1 | Subject)", df)
+    b = pmm.MixedModel("Reaction ~ Days + (1 | Subject)", df, family="binomial").fit()
+    with pytest.raises(ValueError, match="linear mixed model.*GLMM"):
+        pmm.anova(a, b)
+
+
+# -- item 15: grouping factors with the DataTree's own dimension names ----------------------------
+# main: (1 | coef) raised "conflicting sizes for dimension 'coef'"
+@pytest.mark.parametrize("name", ["chain", "draw", "obs", "coef", "sample"])
+def test_grouping_factor_named_like_a_dimension(sleep, name):
+    df = sleep.rename(columns={"Subject": name})
+    res = pmm.MixedModel(f"Reaction ~ Days + (Days | {name})", df).fit()
+    tree = res.to_datatree(draws=20, seed=1)
+    b = tree["mle"][f"b_{name}"]
+    level = f"{name}_level"
+    assert b.dims == (level, f"{name}_coef") and b.sizes[level] == 18
+    assert tree["mle"]["beta"].sizes["coef"] == 2
+    post = tree["posterior"][f"b_{name}"]
+    assert post.dims == ("chain", "draw", level, f"{name}_coef")
+    plain = pmm.MixedModel("Reaction ~ Days + (Days | Subject)", sleep).fit()
+    np.testing.assert_allclose(b.values, plain.ranef["Subject"].to_numpy(), rtol=1e-10)
+    model = pmm.MixedModel(f"Reaction ~ Days + (Days | {name})", df).pymc_model
+    assert level in model.coords and len(model.coords[level]) == 18
+
+
+# -- item 15: zero weights have a documented rule, simulate never returns inf ----------------------
+# main: simulate divided by sqrt(0) and returned inf; nobs counted the zero-weight rows
+def test_zero_weights_left_out(sleep):
+    from pymc_mixed.postfit.bootstrap import parametric_bootstrap, simulate
+
+    w = np.ones(len(sleep))
+    w[:5] = 0.0
+    res = _ml("Reaction ~ Days + (Days | Subject)", sleep, weights=w)
+    dropped = _ml("Reaction ~ Days + (Days | Subject)", sleep.iloc[5:])
+    assert res.objective == pytest.approx(dropped.objective, rel=1e-10)
+    assert res.nobs == 175 and res.bic == pytest.approx(dropped.bic, rel=1e-10)
+    ys = simulate(res, 3, seed=1)
+    assert not np.isinf(ys).any() and np.isnan(ys[:, :5]).all() and np.isfinite(ys[:, 5:]).all()
+    boot = parametric_bootstrap(res, 3, seed=1, progressbar=False)
+    assert np.isfinite(boot.replicates.to_numpy()).all()
+    with pytest.raises(ValueError, match="non-negative"):
+        _ml("Reaction ~ Days + (Days | Subject)", sleep, weights=-w)
+
+
+# main: predict(empty frame) returned an empty array without a word
+def test_predict_empty_newdata(sleep):
+    res = _ml("Reaction ~ Days + (Days | Subject)", sleep)
+    with pytest.raises(ValueError, match="newdata has no rows"):
+        res.predict(sleep.iloc[:0])
+    with pytest.raises(TypeError, match="DataFrame"):
+        res.predict({"Days": [1.0]})
+
+
+# -- item 5: affine recodings of a predictor ------------------------------------------------------
+# main: t and 2020 + t/365 gave ML objectives 1751.9393 and 1751.8382 (X'X lost 11 digits)
+def test_affine_recoding_same_objective_lmm(sleep):
+    df = sleep.copy()
+    df["year"] = 2020 + df["Days"] / 365
+    a = _ml("Reaction ~ Days + (Days | Subject)", df)
+    b = _ml("Reaction ~ year + (Days | Subject)", df)
+    assert b.objective == pytest.approx(a.objective, rel=1e-10)
+    np.testing.assert_allclose(b.beta[1] / 365, a.beta[1], rtol=1e-7)
+    np.testing.assert_allclose(b.beta[0] + 2020 * b.beta[1], a.beta[0], rtol=1e-7)
+    np.testing.assert_allclose(np.sqrt(np.diag(b.vcov))[1] / 365, np.sqrt(np.diag(a.vcov))[1],
+                               rtol=1e-6)
+    # REML's log|X'X| term changes by log det(A'A) for X2 = X1 A (|det A| = 1/365): the
+    # criterion of the model matrix as given (lme4's), shifted by exactly that constant
+    ra = pmm.MixedModel("Reaction ~ Days + (Days | Subject)", df).fit()
+    rb = pmm.MixedModel("Reaction ~ year + (Days | Subject)", df).fit()
+    assert rb.objective - ra.objective == pytest.approx(-2 * np.log(365), rel=1e-8)
+    assert rb.sigma == pytest.approx(ra.sigma, rel=1e-8)
+
+
+# main: the nAGQ = 0 objective differed by 1.5e-7 relative (the joint PIRLS system's X'WX)
+@pytest.mark.parametrize("fast", [False, True])
+def test_affine_recoding_same_objective_glmm(fast):
+    df = pmm.datasets.load("cbpp").copy()
+    df["t"] = df["period"].astype(int) * 1.0
+    df["year"] = 2020 + df["t"] / 365
+    f = "cbind(incidence, size - incidence) ~ {} + (1 | herd)"
+    a = pmm.MixedModel(f.format("t"), df, family="binomial").fit(fast=fast)
+    b = pmm.MixedModel(f.format("year"), df, family="binomial").fit(fast=fast)
+    assert b.objective == pytest.approx(a.objective, rel=1e-9)
+    np.testing.assert_allclose(b.beta[1] / 365, a.beta[1], rtol=1e-5)
+    if not fast:  # the Hessian-based vcov maps through the basis too
+        np.testing.assert_allclose(np.sqrt(np.diag(b.vcov_hessian()))[1] / 365,
+                                   np.sqrt(np.diag(a.vcov_hessian()))[1], rtol=1e-4)
