@@ -313,6 +313,17 @@ def _stage1(spec, data, theta0, pirls_tol, use_gradient, opts):
         opt = minimize_with_edge_check(obj0, x0, lower, step, **opts)
     f1 = obj0(opt.final)
     if not np.isfinite(f1):
+        # Under (quasi-)separation the joint PIRLS system can become singular right at the
+        # optimizer's last point (weights of separated rows underflow); lme4 then stops with
+        # "Downdated VtV is not positive definite". The best point that evaluated is as good
+        # an answer (the separation warning follows at the end of the fit).
+        finite = [(f, x) for x, f in opt.fitlog if np.isfinite(f) and f < 1e299]
+        for _, x in sorted(finite, key=lambda r: r[0])[:3]:
+            f1 = obj0(x)
+            if np.isfinite(f1):
+                opt.final = np.asarray(x, dtype=float).copy()
+                break
+    if not np.isfinite(f1):
         raise PIRLSFailure(f"PIRLS failed at the nAGQ = 0 estimates: {obj0.last_error}")
     opt.fmin = f1
     return obj0, opt
