@@ -47,6 +47,7 @@ from .agq import AGQObjective, check_agq
 from .base import register
 from .curvature import gradient_hessian, hessian
 from .glmdata import GLMMData, PIRLSFailure, check_separation, glm_fit
+from .convergence import DERIV_MAX_N, check_convergence, edge_restart
 from .optimize import OptSummary, merge_optsums, minimize_with_edge_check
 from .pirls import LaplaceObjective
 
@@ -237,6 +238,9 @@ def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, **kwargs):
     use_gradient : use L-BFGS-B with the analytic gradient of the Laplace objective where it
         is available (canonical link, no dispersion parameter, models whose PIRLS system fits
         the dense-Schur kernel); else, or if it fails, BOBYQA.
+    calc_derivs : lme4's ``calc.derivs``: the ``checkConv`` gradient and Hessian at the
+        optimum (:mod:`pymc_mixed.fit.convergence`); None (default) means below 10,000
+        observations. Not for ``nAGQ = 0``.
     """
     with single_threaded_blas():
         return _fit_glmm(spec, fast=fast, nAGQ=nAGQ, **kwargs)
@@ -245,7 +249,7 @@ def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, **kwargs):
 def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_BOBYQA",
               ftol_rel: float = 1e-12, ftol_abs: float = 1e-7, xtol_abs: float = 1e-6,
               maxfeval: int = 100_000, theta0=None, pirls_tol: float = 1e-4,
-              use_gradient: bool = True):
+              use_gradient: bool = True, calc_derivs: bool | None = None):
     """The fit itself (see :func:`fit_glmm`), with BLAS threads already limited."""
     t_start = time.perf_counter()
     if nAGQ == 0:
@@ -266,7 +270,8 @@ def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_B
                        beta=obj0.pirls.beta.copy(), disp=obj0.split(opt.final)[2],
                        system=obj0.pirls.system)
     else:
-        stage = _stage2(spec, data, nAGQ, obj0, opt, pirls_tol, use_gradient, opts)
+        stage = _stage2(spec, data, nAGQ, obj0, opt, pirls_tol, use_gradient, opts,
+                        calc_derivs)
     res = _glmm_result(spec, data, stage, fast, nAGQ)
     stage.opt.seconds = time.perf_counter() - t_start
     msg = check_separation(data, res.beta, data.family.linkinv(stage.obj.pirls.eta))
@@ -309,6 +314,9 @@ def _stage1(spec, data, theta0, pirls_tol, use_gradient, opts):
         if not opt.converged:
             best = min(opt.fitlog, key=lambda r: r[1])[0]
             opt = merge_optsums(opt, minimize_with_edge_check(obj0, best, lower, step, **opts))
+        else:  # theta = 0 is always stationary: L-BFGS-B may stop there (issue 7, item 6)
+            opt = edge_restart(opt, obj0, lower, lambda x: minimize_with_edge_check(
+                obj0, x, lower, step, **opts))
     if opt is None:
         opt = minimize_with_edge_check(obj0, x0, lower, step, **opts)
     f1 = obj0(opt.final)
@@ -318,7 +326,11 @@ def _stage1(spec, data, theta0, pirls_tol, use_gradient, opts):
         # "Downdated VtV is not positive definite". The best point that evaluated is as good
         # an answer (the separation warning follows at the end of the fit).
         finite = [(f, x) for x, f in opt.fitlog if np.isfinite(f) and f < 1e299]
-        for _, x in sorted(finite, key=lambda r: r[0])[:3]:
+        for _, x in sorted(finite, key=lambda r: r[0])[:5]:
+            # from the GLM's estimates, not the warm start PIRLS failed from
+            obj0.pirls.u[:] = 0.0
+            obj0.pirls.beta = beta_glm.copy()
+            obj0.pirls._theta, obj0.pirls._fresh = None, False
             f1 = obj0(x)
             if np.isfinite(f1):
                 opt.final = np.asarray(x, dtype=float).copy()
@@ -329,7 +341,8 @@ def _stage1(spec, data, theta0, pirls_tol, use_gradient, opts):
     return obj0, opt
 
 
-def _stage2(spec, data, nAGQ, obj0, opt1, pirls_tol, use_gradient, opts) -> _Stage:
+def _stage2(spec, data, nAGQ, obj0, opt1, pirls_tol, use_gradient, opts,
+            calc_derivs=None) -> _Stage:
     """Stage 2: ``(theta, gamma[, log dispersion])`` with ``beta = beta_1 + Rxx'^{-1} gamma``
     (module notes), objective Laplace or AGQ, PIRLS over ``u`` only."""
     hasd = data.has_dispersion
@@ -368,8 +381,14 @@ def _stage2(spec, data, nAGQ, obj0, opt1, pirls_tol, use_gradient, opts) -> _Sta
         if not opt2.converged:  # polish derivative-free from the best point
             best = min(opt2.fitlog, key=lambda r: r[1])[0]
             opt2 = merge_optsums(opt2, minimize_with_edge_check(f2, best, lower2, step2, **opts))
+        else:
+            opt2 = edge_restart(opt2, f2, lower2, lambda x: minimize_with_edge_check(
+                f2, x, lower2, step2, **opts))
     if opt2 is None:
         opt2 = minimize_with_edge_check(f2, y0, lower2, step2, **opts)
+    if calc_derivs if calc_derivs is not None else data.n <= DERIV_MAX_N:
+        opt2.final = np.asarray(opt2.final, dtype=float)
+        check_convergence(f2, opt2, lower2, data.n, what="parameters")
     layout, basis = spec.layout, data.basis  # the record in (theta, beta) for X's columns
     opt2.fitlog = [(_x_from_q(layout, basis, to_natural(x)), f) for x, f in opt2.fitlog]
     return _stage2_end(data, obj, merge_optsums(opt1, opt2), to_natural(opt2.final))
