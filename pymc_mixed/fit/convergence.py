@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ConvergenceWarning
 
-__all__ = ["interior_point", "edge_restart", "check_convergence", "fd_derivatives",
+__all__ = ["interior_point", "check_convergence", "fd_derivatives",
            "GRAD_TOL", "DERIV_MAX_N"]
 
 GRAD_TOL = 2e-3          # lme4's check.conv.grad tolerance
@@ -43,18 +43,6 @@ def interior_point(f, x, fmin: float, lower, steps=_INSIDE):
             if np.isfinite(val) and val < fbest:
                 best, fbest = trial, val
     return best
-
-
-def edge_restart(opt, f, lower, rerun):
-    """If :func:`interior_point` finds a lower point near the boundary estimate of ``opt``,
-    ``rerun(x)`` from there and merge the two records; else ``opt``."""
-    from .optimize import merge_optsums
-
-    start = interior_point(f, opt.final, opt.fmin, lower)
-    if start is None:
-        return opt
-    new = rerun(start)
-    return merge_optsums(opt, new) if new.fmin <= opt.fmin else opt
 
 
 def fd_derivatives(f, x, h: float = 1e-4):

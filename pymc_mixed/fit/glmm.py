@@ -47,8 +47,8 @@ from .agq import AGQObjective, check_agq
 from .base import register
 from .curvature import gradient_hessian, hessian
 from .glmdata import GLMMData, PIRLSFailure, check_separation, glm_fit
-from .convergence import DERIV_MAX_N, check_convergence, edge_restart
-from .optimize import OptSummary, merge_optsums, minimize_with_edge_check
+from .convergence import DERIV_MAX_N, check_convergence
+from .optimize import OptSummary, edge_restart, merge_optsums, minimize_with_edge_check
 from .pirls import LaplaceObjective
 
 __all__ = ["fit_glmm", "objective_hessian"]

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConvergenceWarning, SingularFitWarning  # noqa: F401  (re-exported)
+from .convergence import interior_point
 
 __all__ = ["OptSummary", "minimize_bobyqa", "minimize_with_edge_check", "merge_optsums",
+           "edge_restart",
            "ConvergenceWarning", "SingularFitWarning"]
 
 
@@ -138,13 +140,21 @@ def merge_optsums(first: OptSummary, second: OptSummary) -> OptSummary:
     return second
 
 
+def edge_restart(opt: OptSummary, f, lower, rerun) -> OptSummary:
+    """If :func:`~pymc_mixed.fit.convergence.interior_point` finds a lower point near the
+    boundary estimate of ``opt``, ``rerun(x)`` from there and merge the two records."""
+    start = interior_point(f, opt.final, opt.fmin, lower)
+    if start is None:
+        return opt
+    new = rerun(start)
+    return merge_optsums(opt, new) if new.fmin <= opt.fmin else opt
+
+
 def minimize_with_edge_check(f, x0, lower, initial_step, **opts) -> OptSummary:
     """BOBYQA, then a boundary check (lme4's ``restart_edge``, made stronger): a parameter
     stuck at a lower bound of zero (a diagonal of some ``T_k``) is tried at several distances
     inside (:func:`~pymc_mixed.fit.convergence.interior_point`); if one is better, the
     optimization restarts from there."""
-    from .convergence import edge_restart
-
     lower = np.asarray(lower, dtype=float)
     opt = minimize_bobyqa(f, x0, lower, initial_step=initial_step, **opts)
     return edge_restart(opt, f, lower, lambda x: minimize_bobyqa(
