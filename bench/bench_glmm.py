@@ -60,7 +60,7 @@ def main() -> None:
              ("fast, fit(fast=True)", {"fast": True}, "verbagg_agq0")]
     r = have_lme4() and not args.skip_r
     # compile the package's bytecode once, as installing it would
-    subprocess.run([PY, "-c", "import pymc_mixed.fit.glmm, pymc_mixed.glmm_result"], check=True,
+    subprocess.run([PY, "-c", "import pymc_mixed.fit.glmm, pymc_mixed.results.glmm"], check=True,
                    env=ENV)
     results = {}
     for label, kw, case in forms:

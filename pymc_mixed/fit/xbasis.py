@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import qr
 
+from ..linalg.threads import small_qr
+
 __all__ = ["FixedBasis", "QR_FLOPS"]
 
 
@@ -46,7 +48,7 @@ class FixedBasis:
         elif p == 0:
             self.Q, self.R, self.orthogonal = X, np.zeros((0, 0)), True
         elif n * p * p <= QR_FLOPS and n >= p:
-            Q, R = qr(X, mode="economic", check_finite=False)
+            Q, R = small_qr(X) if p <= 40 else qr(X, mode="economic", check_finite=False)
             sgn = np.where(np.diagonal(R) < 0, -1.0, 1.0)  # positive diagonal: R unique
             self.Q, self.R, self.orthogonal = Q * sgn, R * sgn[:, None], True
         else:

@@ -269,7 +269,12 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """
     from scipy.linalg import qr
 
+    from ..linalg.threads import small_qr
+
     scale = np.linalg.norm(X, axis=0)
+    if X.shape[1] <= 40:  # few columns: Gram-Schmidt, no LAPACK threads (see small_qr)
+        d = np.abs(np.diagonal(small_qr(X)[1]))
+        return np.flatnonzero((scale > 0) & (d > tol * scale)).astype(int)
     if X.shape[0] < X.shape[1]:  # R's diagonal stops at n: pad with zero rows (same span)
         X = np.vstack([X, np.zeros((X.shape[1] - X.shape[0], X.shape[1]))])
     R = qr(np.asarray(X, dtype=float), mode="r", overwrite_a=False, check_finite=False)[0]
