@@ -259,6 +259,7 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
 
     # -- missing values, then non-finite transformed values: drop, count, say so --------------
     bad = _missing_rows(data, used)
+    labels = data.index  # the rows' labels, kept in the spec (anova checks them)
     cols = [c for c in used if data[c].isna().any()]
     keep = ~bad
     data, n_dropped = _drop_rows(data, bad, f"with missing values (in {', '.join(cols)})",
@@ -290,4 +291,4 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
                      n_dropped=n_dropped + n2, aliased=aliased, fixed_rhs=fixed_rhs,
                      trials=trials, fixed_design=fixed, fixed_keep=cols_kept,
                      offset_design=odesign, offset_arg=extras["offset"],
-                     data_name=data_name)
+                     data_name=data_name, rows=labels[keep])

@@ -259,22 +259,24 @@ def fixed_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
 def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Indices of columns kept when later columns that are linear combinations of earlier
-    ones are dropped (lme4 keeps the earlier columns too)."""
-    keep, basis = [], []
+    ones are dropped (lme4 keeps the earlier columns too).
+
+    Column ``j`` is aliased when its distance to the span of the columns before it is below
+    ``tol * |X_j|``. A Householder QR without pivoting gives exactly these distances as
+    ``|R_jj|`` (the span of all earlier columns equals that of the kept ones), in one LAPACK
+    call: O(n p^2) flops in BLAS, where a column-by-column Gram-Schmidt in Python took 40 s for
+    120 columns of 20,000 rows.
+    """
+    from scipy.linalg import qr
+
+    from ..linalg.threads import small_qr
+
     scale = np.linalg.norm(X, axis=0)
-    for j in range(X.shape[1]):
-        v = X[:, j].copy()
-        if scale[j] == 0:
-            continue
-        for b in basis:
-            v -= (b @ v) * b
-        # twice is enough (Kahan): re-orthogonalize once for numerical safety
-        for b in basis:
-            v -= (b @ v) * b
-        nv = np.linalg.norm(v)
-        if nv > tol * scale[j]:
-            keep.append(j)
-            basis.append(v / nv)
-    return np.array(keep, dtype=int)
-
-
+    if X.shape[1] <= 40:  # few columns: Gram-Schmidt, no LAPACK threads (see small_qr)
+        d = np.abs(np.diagonal(small_qr(X)[1]))
+        return np.flatnonzero((scale > 0) & (d > tol * scale)).astype(int)
+    if X.shape[0] < X.shape[1]:  # R's diagonal stops at n: pad with zero rows (same span)
+        X = np.vstack([X, np.zeros((X.shape[1] - X.shape[0], X.shape[1]))])
+    R = qr(np.asarray(X, dtype=float), mode="r", overwrite_a=False, check_finite=False)[0]
+    d = np.abs(np.diagonal(R))
+    return np.flatnonzero((scale > 0) & (d > tol * scale)).astype(int)
