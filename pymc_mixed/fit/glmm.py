@@ -47,7 +47,7 @@ from .agq import AGQObjective, check_agq
 from .base import register
 from .curvature import gradient_hessian, hessian
 from .glmdata import GLMMData, PIRLSFailure, check_separation, glm_fit
-from .convergence import DERIV_MAX_N, check_convergence
+from .convergence import DERIV_MAX_N, check_convergence, interior_point
 from .optimize import (OptSummary, edge_restart, merge_optsums, minimize_bobyqa,
                        minimize_with_edge_check)
 from .pirls import LaplaceObjective
@@ -445,7 +445,7 @@ def glmm_engine(nAGQ: int, fast: bool) -> FitEngine:
     """The estimator's hand-over for refits and profiles of a GLMM (:class:`FitEngine`)."""
     return FitEngine(fit=partial(fit_glmm, nAGQ=int(nAGQ), fast=fast),
                      objective=partial(laplace_objective, nAGQ=max(int(nAGQ), 1)),
-                     minimize=minimize_bobyqa)
+                     minimize=minimize_bobyqa, interior_point=interior_point)
 
 
 register("glmm", "laplace", partial(fit_glmm, nAGQ=1), default=True)

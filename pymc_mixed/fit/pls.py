@@ -21,7 +21,7 @@ from ..linalg import BlockedSystem, DenseSchurSystem
 from ..linalg.threads import single_threaded_blas
 from ..results import Curvature, FitEngine, LMMResult
 from .base import register
-from .convergence import DERIV_MAX_N, check_convergence
+from .convergence import DERIV_MAX_N, check_convergence, interior_point
 from .curvature import hessian
 from .optimize import minimize_bobyqa, minimize_with_edge_check
 from .xbasis import FixedBasis
@@ -197,7 +197,7 @@ def _result(spec, obj, theta, optsum) -> LMMResult:
 def lmm_engine(REML: bool) -> FitEngine:
     """The estimator's hand-over for refits and profiles of an LMM (:class:`FitEngine`)."""
     return FitEngine(fit=partial(fit_lmm, REML=REML), objective=LMMObjective,
-                     minimize=minimize_bobyqa)
+                     minimize=minimize_bobyqa, interior_point=interior_point)
 
 
 def ml_deviance(spec):
