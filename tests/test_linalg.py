@@ -68,7 +68,7 @@ def test_solution_and_condvar_match_dense():
     theta = np.array([0.8, 0.6, -0.1, 0.3])
     obj = LMMObjective(spec, False)
     obj(theta)
-    u, beta = obj.system.solve()
+    u, beta = obj.solve()  # beta for X as given (the kernel works in a basis of X)
     # dense penalized least squares for (u, beta)
     ZL = dense_ZLambda(spec, theta)
     q = ZL.shape[1]

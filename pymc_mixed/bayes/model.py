@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..datatree.build import corr_dim, corr_pairs
-from ..spec import coef_dim, factor_groups
+from ..spec import coef_dim, factor_groups, level_dim
 from .priors import Prior, _check_priors, _make_var, default_priors, dispersion_name, make_beta
 
 __all__ = ["build_pymc_model", "cached_pymc_model"]
@@ -43,7 +43,7 @@ def _coords(spec) -> dict[str, list]:
         "obs": list(range(spec.n)),
     }
     for g, info in factor_groups(spec.reterms).items():
-        coords[g] = [str(v) for v in info["levels"]]
+        coords[level_dim(g)] = [str(v) for v in info["levels"]]
         coords[coef_dim(g)] = info["cnames"]
         pairs = corr_pairs(spec, g)
         if pairs:
@@ -230,16 +230,16 @@ def _group(spec, pri, g: str, info: dict, b: list, factors: list, centered: bool
     if centered:
         if pairs:
             L = _stack([[sd[i] * C_full[i][j] for j in range(ncol)] for i in range(ncol)])
-            bg = pm.MvNormal(f"b_{g}", mu=pt.zeros(ncol), chol=L, dims=(g, cd))
+            bg = pm.MvNormal(f"b_{g}", mu=pt.zeros(ncol), chol=L, dims=(level_dim(g), cd))
         else:
-            bg = pm.Normal(f"b_{g}", 0.0, sd, dims=(g, cd))
+            bg = pm.Normal(f"b_{g}", 0.0, sd, dims=(level_dim(g), cd))
         cols = [bg[:, j] for j in range(ncol)]
     else:
         # stored (columns, levels): each column's effects contiguous
-        u_g = pm.Normal(f"u_{g}", 0.0, 1.0, dims=(cd, g))
+        u_g = pm.Normal(f"u_{g}", 0.0, 1.0, dims=(cd, level_dim(g)))
         cols = [sum(sd[i] * C_full[i][j] * u_g[j] for j in range(i + 1)
                     if not _is_zero(C_full[i][j])) for i in range(ncol)]
-        pm.Deterministic(f"b_{g}", pt.stack(cols, axis=1), dims=(g, cd))
+        pm.Deterministic(f"b_{g}", pt.stack(cols, axis=1), dims=(level_dim(g), cd))
     col = 0
     for k in info["terms"]:
         b[k] = cols[col:col + spec.reterms[k].p]

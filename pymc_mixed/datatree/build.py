@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import block_diag, coef_dim, corr_dims, factor_groups
+from ..spec import block_diag, coef_dim, corr_dims, factor_groups, level_dim
 from .constant_data import constant_data, observed_data
 
 __all__ = ["group_parameters", "result_to_datatree", "coef_dim", "corr_dims", "corr_dim",
@@ -84,14 +84,14 @@ def _point_dataset(result):
     for g, info in groups.items():
         cd = coef_dim(g)
         coords[cd] = info["cnames"]
-        coords[g] = info["levels"]
+        coords[level_dim(g)] = info["levels"]
         data[f"sd_{g}"] = (cd, info["sd"])
         pairs = corr_pairs(spec, g)
         if pairs:
             coords[corr_dim(g)] = [lab for _, _, lab in pairs]
             data[f"corr_{g}"] = (corr_dim(g), np.array([info["corr"][i, j]
                                                         for i, j, _ in pairs]))
-        data[f"b_{g}"] = ((g, cd), ranef[g].to_numpy())
+        data[f"b_{g}"] = ((level_dim(g), cd), ranef[g].to_numpy())
     return xr.Dataset(data, coords=coords)
 
 

@@ -9,7 +9,7 @@ responses.
 from .base import Family, Gaussian
 from .glm import Bernoulli, Binomial, Gamma, NegativeBinomial, Poisson, get_family
 from .links import Link, get_link
-from .response import GLMResponse
+from .response import GLMResponse, check_degenerate
 
 __all__ = ["Family", "Gaussian", "Binomial", "Bernoulli", "Poisson", "NegativeBinomial",
-           "Gamma", "Link", "GLMResponse", "get_family", "get_link"]
+           "Gamma", "Link", "GLMResponse", "check_degenerate", "get_family", "get_link"]

@@ -228,9 +228,13 @@ class Gaussian(Family):
         return float(np.sqrt(np.sum(r.wt * (r.y - mu) ** 2) / max(np.count_nonzero(r.wt) - p, 1)))
 
     def simulate(self, mu, dispersion, trials, rng, weights=None) -> np.ndarray:
-        """Normal draws; prior weights are precisions."""
-        w = 1.0 if weights is None else weights
-        return rng.normal(mu, dispersion / np.sqrt(w))
+        """Normal draws; prior weights are precisions. An observation of weight zero has no
+        distribution (it is left out of the fit): NaN, never an infinite draw."""
+        if weights is None:
+            return rng.normal(mu, dispersion)
+        w = np.asarray(weights, dtype=float)
+        scale = dispersion / np.sqrt(np.where(w > 0, w, 1.0))
+        return np.where(w > 0, rng.normal(mu, scale), np.nan)
 
     def logp_graph(self, y, eta, dispersion=None, weights=None, trials=None):
         import pytensor.tensor as pt

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["GLMResponse"]
+__all__ = ["GLMResponse", "check_degenerate"]
 
 
 @dataclass
@@ -47,3 +47,28 @@ def _first_bad(y: np.ndarray, bad: np.ndarray) -> str:
     i = int(np.flatnonzero(bad)[0])
     return f"{int(bad.sum())} value(s), e.g. {y[i]:g} in row {i}"
 
+
+
+def check_degenerate(family: str, y: np.ndarray, weight: np.ndarray, response: str) -> None:
+    """Refuse responses whose maximum-likelihood estimates do not exist, as lme4 does
+    ("Response is constant"), instead of returning a fit stopped somewhere on the way to the
+    limit: a constant response for a linear mixed model (residual SD -> 0), all-zero counts
+    (log mean -> -inf), binomial proportions all 0 or all 1 (logit -> -+inf). ``y`` is on the
+    mean scale (proportions for the binomial); rows with zero ``weight`` are left out."""
+    y = np.asarray(y, dtype=float)[np.asarray(weight, dtype=float) > 0]
+    if not len(y):
+        raise ValueError(f"response {response!r}: every observation has weight zero")
+    lo, hi = float(y.min()), float(y.max())
+    why = None
+    if family == "gaussian" and hi - lo <= 1e-12 * max(1.0, abs(hi), abs(lo)):
+        why = (f"is constant (every value is {lo:g}): its residual variance would be "
+               f"estimated as zero")
+    elif family in ("poisson", "negativebinomial") and hi == 0:
+        why = "is zero for every observation: the log mean would be minus infinity"
+    elif family in ("binomial", "bernoulli") and (hi == 0 or lo == 1):
+        what = "no successes" if hi == 0 else "only successes"
+        why = (f"has {what} in all {len(y)} observations: the probability would be "
+               f"{'0' if hi == 0 else '1'} and the coefficients infinite")
+    if why:
+        raise ValueError(f"response {response!r} {why}; a mixed model cannot be fitted to "
+                         f"it (lme4: 'Response is constant')")

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .pirls import LaplaceObjective
 
-__all__ = ["gauss_hermite", "AGQObjective", "check_agq"]
+__all__ = ["gauss_hermite", "AGQObjective", "check_agq", "MAX_AGQ_NODES", "MAX_AGQ_WORK"]
 
 
 def gauss_hermite(k: int, p: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -44,9 +44,17 @@ def gauss_hermite(k: int, p: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return nodes, logw
 
 
-def check_agq(spec, nAGQ: int, max_nodes: int = 100_000) -> None:
-    """AGQ needs a single random-effects term; say so otherwise."""
-    if nAGQ < 0 or int(nAGQ) != nAGQ:
+# AGQ evaluates every observation at every node of its level's grid: (n, nAGQ^p) arrays per
+# evaluation. Above these limits a fit would run for minutes or exhaust memory.
+MAX_AGQ_NODES = 1000          # nAGQ^p, nodes per level
+MAX_AGQ_WORK = 5e7            # n * nAGQ^p, values per evaluation
+
+
+def check_agq(spec, nAGQ: int, max_nodes: int = MAX_AGQ_NODES,
+              max_work: float = MAX_AGQ_WORK) -> None:
+    """AGQ needs a single random-effects term and a bounded grid (``nAGQ^p`` nodes per level
+    at most ``max_nodes``, ``n nAGQ^p`` at most ``max_work``); say so otherwise."""
+    if isinstance(nAGQ, bool) or nAGQ < 0 or int(nAGQ) != nAGQ:
         raise ValueError(f"nAGQ must be a whole number >= 0, got {nAGQ!r}")
     if nAGQ <= 1:
         return
@@ -56,9 +64,18 @@ def check_agq(spec, nAGQ: int, max_nodes: int = 100_000) -> None:
                          f"this model has {len(spec.reterms)}: {terms}. Use the Laplace "
                          f"approximation (nAGQ = 1)")
     p = spec.reterms[0].p
-    if nAGQ**p > max_nodes:
-        raise ValueError(f"nAGQ = {nAGQ} for a term with {p} random effects per level needs "
-                         f"{nAGQ}^{p} = {nAGQ**p} quadrature nodes per level; use fewer")
+    nodes = int(nAGQ) ** p
+    limit = min(max_nodes, max_work / max(spec.n, 1))
+    if nodes > limit:
+        best = 1
+        while (best + 1) ** p <= limit:
+            best += 1
+        raise ValueError(
+            f"nAGQ = {nAGQ} for a term with {p} random effects per level needs {nAGQ}^{p} = "
+            f"{nodes} quadrature nodes per level, above the limit of {int(limit)} (at most "
+            f"{max_nodes} nodes, and {max_work:.0e} values for all {spec.n} observations): "
+            f"use nAGQ <= {best}" + (" or" if best > 1 else ",") + " the Laplace approximation "
+            f"(nAGQ = 1)")
 
 
 class AGQObjective(LaplaceObjective):

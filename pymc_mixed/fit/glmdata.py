@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..spec import term_factors
+from .xbasis import FixedBasis
 
 __all__ = ["GLMMData", "PIRLSFailure", "glm_fit", "check_separation"]
 
@@ -19,13 +20,17 @@ class GLMMData:
     """What the GLMM estimators need from a :class:`~pymc_mixed.spec.ModelSpec`, in numbers:
     the family and prepared response, ``X``, the offset and ``Z`` as a sparse matrix."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, orthonormal: bool = False):
         self.spec = spec
         self.family = spec.family
         self.resp = self.family.prepare(spec.y, spec.trials, spec.weights,
                                         **({"response": spec.response}
                                            if hasattr(self.family, "validate_trials") else {}))
-        self.X = np.ascontiguousarray(spec.X, dtype=float)
+        # ``orthonormal``: the estimators work in an orthonormal basis Q of X (see
+        # :mod:`.xbasis`); beta, the optimizer's x and the curvature are mapped back to X's
+        # columns by ``fit_glmm``. Else Q = X (objectives of X's coefficients, for tests).
+        self.basis = FixedBasis(spec.X, transform=orthonormal)
+        self.X = np.ascontiguousarray(self.basis.Q, dtype=float)
         self.offset = spec.offset_or_zero
         self.reterms = spec.reterms
         self.n, self.p, self.q = spec.n, spec.p, spec.q

@@ -39,6 +39,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from ..errors import ConvergenceWarning
+from ..families import check_degenerate
 from ..linalg import make_system
 from ..linalg.threads import single_threaded_blas
 from ..results import Curvature, FitEngine, GLMMResult
@@ -46,7 +47,9 @@ from .agq import AGQObjective, check_agq
 from .base import register
 from .curvature import gradient_hessian, hessian
 from .glmdata import GLMMData, PIRLSFailure, check_separation, glm_fit
-from .optimize import OptSummary, merge_optsums, minimize_bobyqa, minimize_with_edge_check
+from .convergence import DERIV_MAX_N, check_convergence, interior_point
+from .optimize import (OptSummary, edge_restart, merge_optsums, minimize_bobyqa,
+                       minimize_with_edge_check)
 from .pirls import LaplaceObjective
 
 __all__ = ["fit_glmm", "objective_hessian", "laplace_objective", "glmm_engine"]
@@ -133,15 +136,36 @@ def objective_hessian(obj, x) -> np.ndarray:
     return H
 
 
+def _beta_slice(layout, basis) -> slice:
+    return slice(layout.ntheta, layout.ntheta + basis.p)
+
+
+def _x_to_q(layout, basis, x) -> np.ndarray:
+    """``(theta, beta, ...)`` for X's columns -> the same with ``beta`` for the basis Q."""
+    x = np.array(x, dtype=float)
+    sl = _beta_slice(layout, basis)
+    x[sl] = basis.beta_q(x[sl])
+    return x
+
+
+def _x_from_q(layout, basis, x) -> np.ndarray:
+    """The inverse of :func:`_x_to_q`."""
+    x = np.array(x, dtype=float)
+    sl = _beta_slice(layout, basis)
+    x[sl] = basis.beta(x[sl])
+    return x
+
+
 class _NaturalDeviance:
     """``x -> obj(x)`` in the layout ``(theta, beta[, dispersion])`` with the dispersion natural
-    (the optimizer's ``x`` holds its logarithm). A class, not a closure, so results pickle."""
+    (the optimizer's ``x`` holds its logarithm) and ``beta`` for the columns of X (the objective
+    works in the basis Q). A class, not a closure, so results pickle."""
 
-    def __init__(self, obj, layout):
-        self.obj, self.layout = obj, layout
+    def __init__(self, obj, layout, basis):
+        self.obj, self.layout, self.basis = obj, layout, basis
 
     def __call__(self, x) -> float:
-        return self.obj(self.layout.to_log(x))
+        return self.obj(_x_to_q(self.layout, self.basis, self.layout.to_log(x)))
 
 
 class _NaturalHessian(_NaturalDeviance):
@@ -149,20 +173,21 @@ class _NaturalHessian(_NaturalDeviance):
     dispersion (the gradient term of the chain rule vanishes at the optimum)."""
 
     def __call__(self, x) -> np.ndarray:
-        H = objective_hessian(self.obj, self.layout.to_log(x))
+        H = objective_hessian(self.obj, _x_to_q(self.layout, self.basis, self.layout.to_log(x)))
+        J = np.eye(self.layout.size)  # d x_Q / d x: beta_Q = R beta, log(d)' = 1 / d
+        sl = _beta_slice(self.layout, self.basis)
+        J[sl, sl] = self.basis.R
         if self.layout.has_dispersion:
-            J = np.ones(self.layout.size)
-            J[-1] = 1.0 / x[-1]
-            H = H * np.outer(J, J)
-        return H
+            J[-1, -1] = 1.0 / x[-1]
+        return J.T @ H @ J
 
 
 def _curvature(spec, obj, xhat) -> Curvature:
     """The objective and its Hessian handed to the result, in the model's parameter layout."""
-    layout = spec.layout
-    return Curvature(x_hat=layout.from_log(xhat),
-                     make_deviance=partial(_NaturalDeviance, obj, layout),
-                     hessian=hessian, objective_hessian=_NaturalHessian(obj, layout))
+    layout, basis = spec.layout, obj.data.basis
+    return Curvature(x_hat=layout.from_log(_x_from_q(layout, basis, xhat)),
+                     make_deviance=partial(_NaturalDeviance, obj, layout, basis),
+                     hessian=hessian, objective_hessian=_NaturalHessian(obj, layout, basis))
 
 
 def _glm_start(data: GLMMData):
@@ -180,7 +205,7 @@ def _glm_start(data: GLMMData):
     if not np.all(np.isfinite(beta)):
         raise PIRLSFailure("the GLM fit for the starting values failed (non-finite "
                            "coefficients); check the response and the fixed-effects design")
-    msg = check_separation(data, beta, mu)
+    msg = check_separation(data, data.basis.beta(beta), mu)
     if msg:
         warnings.warn("GLM start: " + msg, UserWarning, stacklevel=5)
     return beta, disp, conv
@@ -214,6 +239,9 @@ def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, **kwargs):
     use_gradient : use L-BFGS-B with the analytic gradient of the Laplace objective where it
         is available (canonical link, no dispersion parameter, models whose PIRLS system fits
         the dense-Schur kernel); else, or if it fails, BOBYQA.
+    calc_derivs : lme4's ``calc.derivs``: the ``checkConv`` gradient and Hessian at the
+        optimum (:mod:`pymc_mixed.fit.convergence`); None (default) means below 10,000
+        observations. Not for ``nAGQ = 0``.
     """
     with single_threaded_blas():
         return _fit_glmm(spec, fast=fast, nAGQ=nAGQ, **kwargs)
@@ -222,7 +250,7 @@ def fit_glmm(spec, fast: bool = False, nAGQ: int = 1, **kwargs):
 def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_BOBYQA",
               ftol_rel: float = 1e-12, ftol_abs: float = 1e-7, xtol_abs: float = 1e-6,
               maxfeval: int = 100_000, theta0=None, pirls_tol: float = 1e-4,
-              use_gradient: bool = True):
+              use_gradient: bool = True, calc_derivs: bool | None = None):
     """The fit itself (see :func:`fit_glmm`), with BLAS threads already limited."""
     t_start = time.perf_counter()
     if nAGQ == 0:
@@ -233,7 +261,8 @@ def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_B
     if spec.kind == "lmm":
         raise ValueError("a Gaussian response with identity link is a linear mixed model: fit "
                          "it with fit_lmm (MixedModel.fit does this)")
-    data = GLMMData(spec)
+    data = GLMMData(spec, orthonormal=True)
+    check_degenerate(data.family.name, data.resp.y, data.resp.wt, spec.response)
     opts = dict(ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxfeval=maxfeval,
                 optimizer=optimizer)
     obj0, opt = _stage1(spec, data, theta0, pirls_tol, use_gradient, opts)
@@ -242,7 +271,8 @@ def _fit_glmm(spec, fast: bool = False, nAGQ: int = 1, *, optimizer: str = "LN_B
                        beta=obj0.pirls.beta.copy(), disp=obj0.split(opt.final)[2],
                        system=obj0.pirls.system)
     else:
-        stage = _stage2(spec, data, nAGQ, obj0, opt, pirls_tol, use_gradient, opts)
+        stage = _stage2(spec, data, nAGQ, obj0, opt, pirls_tol, use_gradient, opts,
+                        calc_derivs)
     res = _glmm_result(spec, data, stage, fast, nAGQ)
     stage.opt.seconds = time.perf_counter() - t_start
     msg = check_separation(data, res.beta, data.family.linkinv(stage.obj.pirls.eta))
@@ -285,16 +315,35 @@ def _stage1(spec, data, theta0, pirls_tol, use_gradient, opts):
         if not opt.converged:
             best = min(opt.fitlog, key=lambda r: r[1])[0]
             opt = merge_optsums(opt, minimize_with_edge_check(obj0, best, lower, step, **opts))
+        else:  # theta = 0 is always stationary: L-BFGS-B may stop there (issue 7, item 6)
+            opt = edge_restart(opt, obj0, lower, lambda x: minimize_with_edge_check(
+                obj0, x, lower, step, **opts))
     if opt is None:
         opt = minimize_with_edge_check(obj0, x0, lower, step, **opts)
     f1 = obj0(opt.final)
+    if not np.isfinite(f1):
+        # Under (quasi-)separation the joint PIRLS system can become singular right at the
+        # optimizer's last point (weights of separated rows underflow); lme4 then stops with
+        # "Downdated VtV is not positive definite". The best point that evaluated is as good
+        # an answer (the separation warning follows at the end of the fit).
+        finite = [(f, x) for x, f in opt.fitlog if np.isfinite(f) and f < 1e299]
+        for _, x in sorted(finite, key=lambda r: r[0])[:5]:
+            # from the GLM's estimates, not the warm start PIRLS failed from
+            obj0.pirls.u[:] = 0.0
+            obj0.pirls.beta = beta_glm.copy()
+            obj0.pirls._theta, obj0.pirls._fresh = None, False
+            f1 = obj0(x)
+            if np.isfinite(f1):
+                opt.final = np.asarray(x, dtype=float).copy()
+                break
     if not np.isfinite(f1):
         raise PIRLSFailure(f"PIRLS failed at the nAGQ = 0 estimates: {obj0.last_error}")
     opt.fmin = f1
     return obj0, opt
 
 
-def _stage2(spec, data, nAGQ, obj0, opt1, pirls_tol, use_gradient, opts) -> _Stage:
+def _stage2(spec, data, nAGQ, obj0, opt1, pirls_tol, use_gradient, opts,
+            calc_derivs=None) -> _Stage:
     """Stage 2: ``(theta, gamma[, log dispersion])`` with ``beta = beta_1 + Rxx'^{-1} gamma``
     (module notes), objective Laplace or AGQ, PIRLS over ``u`` only."""
     hasd = data.has_dispersion
@@ -333,9 +382,16 @@ def _stage2(spec, data, nAGQ, obj0, opt1, pirls_tol, use_gradient, opts) -> _Sta
         if not opt2.converged:  # polish derivative-free from the best point
             best = min(opt2.fitlog, key=lambda r: r[1])[0]
             opt2 = merge_optsums(opt2, minimize_with_edge_check(f2, best, lower2, step2, **opts))
+        else:
+            opt2 = edge_restart(opt2, f2, lower2, lambda x: minimize_with_edge_check(
+                f2, x, lower2, step2, **opts))
     if opt2 is None:
         opt2 = minimize_with_edge_check(f2, y0, lower2, step2, **opts)
-    opt2.fitlog = [(to_natural(x), f) for x, f in opt2.fitlog]  # log in (theta, beta)
+    if calc_derivs if calc_derivs is not None else data.n <= DERIV_MAX_N:
+        opt2.final = np.asarray(opt2.final, dtype=float)
+        check_convergence(f2, opt2, lower2, data.n, what="parameters")
+    layout, basis = spec.layout, data.basis  # the record in (theta, beta) for X's columns
+    opt2.fitlog = [(_x_from_q(layout, basis, to_natural(x)), f) for x, f in opt2.fitlog]
     return _stage2_end(data, obj, merge_optsums(opt1, opt2), to_natural(opt2.final))
 
 
@@ -345,7 +401,7 @@ def _stage2_end(data, obj, opt, xhat) -> _Stage:
     if not np.isfinite(fmin):
         raise PIRLSFailure(f"PIRLS failed at the final estimates: {obj.last_error}")
     opt.fmin = fmin
-    opt.final = xhat
+    opt.final = _x_from_q(data.spec.layout, data.basis, xhat)
     theta, beta, disp = obj.split(xhat)
     pr = obj.pirls
     system = _joint_system(data, theta, pr.eta, pr.mu, disp)
@@ -355,7 +411,8 @@ def _stage2_end(data, obj, opt, xhat) -> _Stage:
 def _glmm_result(spec, data, stage: _Stage, fast: bool, nAGQ: int) -> GLMMResult:
     """The declared result, in one constructor call."""
     u = stage.obj.pirls.u.copy()
-    theta, beta, disp = stage.theta, stage.beta, stage.disp
+    theta, disp = stage.theta, stage.disp
+    beta = data.basis.beta(stage.beta)  # the stages work in the basis Q of X
     if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(theta)) and np.all(np.isfinite(u))):
         raise PIRLSFailure("the fit produced non-finite estimates")
     sigma = None
@@ -363,7 +420,7 @@ def _glmm_result(spec, data, stage: _Stage, fast: bool, nAGQ: int) -> GLMMResult
         sigma = float(data.family.phi(disp) ** 0.5)
     if spec.p:
         Rinv = solve_triangular(stage.system.Rxx(), np.eye(spec.p), lower=True)
-        vcov = Rinv.T @ Rinv
+        vcov = data.basis.cov(Rinv.T @ Rinv)
     else:
         vcov = np.zeros((0, 0))
     curvature = None if fast else _curvature(spec, stage.obj, stage.xhat)
@@ -388,7 +445,7 @@ def glmm_engine(nAGQ: int, fast: bool) -> FitEngine:
     """The estimator's hand-over for refits and profiles of a GLMM (:class:`FitEngine`)."""
     return FitEngine(fit=partial(fit_glmm, nAGQ=int(nAGQ), fast=fast),
                      objective=partial(laplace_objective, nAGQ=max(int(nAGQ), 1)),
-                     minimize=minimize_bobyqa)
+                     minimize=minimize_bobyqa, interior_point=interior_point)
 
 
 register("glmm", "laplace", partial(fit_glmm, nAGQ=1), default=True)

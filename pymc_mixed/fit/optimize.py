@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConvergenceWarning, SingularFitWarning  # noqa: F401  (re-exported)
+from .convergence import interior_point
 
 __all__ = ["OptSummary", "minimize_bobyqa", "minimize_with_edge_check", "merge_optsums",
+           "edge_restart",
            "ConvergenceWarning", "SingularFitWarning"]
 
 
@@ -38,6 +40,11 @@ class OptSummary:
     maxfeval: int
     seconds: float
     fitlog: list = field(default_factory=list, repr=False)
+    # lme4's checkConv at the optimum (pymc_mixed.fit.convergence): finite-difference gradient
+    # and Hessian in the free coordinates, and what the check found
+    gradient: np.ndarray | None = field(default=None, repr=False)
+    hessian: np.ndarray | None = field(default=None, repr=False)
+    messages: list = field(default_factory=list)
 
     @property
     def converged(self) -> bool:
@@ -57,6 +64,10 @@ class OptSummary:
             ("Return code", self.returnvalue),
             ("Seconds", f"{self.seconds:.4g}"),
         ]
+        if self.gradient is not None and len(self.gradient):
+            rows.append(("Gradient at the optimum", np.array2string(self.gradient,
+                                                                    precision=3)))
+        rows += [("Convergence check", m) for m in self.messages]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -125,20 +136,26 @@ def merge_optsums(first: OptSummary, second: OptSummary) -> OptSummary:
     second.fitlog = first.fitlog + second.fitlog
     second.initial = first.initial
     second.seconds += first.seconds
+    second.messages = first.messages + second.messages
     return second
 
 
+def edge_restart(opt: OptSummary, f, lower, rerun) -> OptSummary:
+    """If :func:`~pymc_mixed.fit.convergence.interior_point` finds a lower point near the
+    boundary estimate of ``opt``, ``rerun(x)`` from there and merge the two records."""
+    start = interior_point(f, opt.final, opt.fmin, lower)
+    if start is None:
+        return opt
+    new = rerun(start)
+    return merge_optsums(opt, new) if new.fmin <= opt.fmin else opt
+
+
 def minimize_with_edge_check(f, x0, lower, initial_step, **opts) -> OptSummary:
-    """BOBYQA, then lme4's boundary check (``restart_edge``): a parameter stuck at a lower
-    bound of zero (a diagonal of some ``T_k``) is tried just inside; if that is better, the
+    """BOBYQA, then a boundary check (lme4's ``restart_edge``, made stronger): a parameter
+    stuck at a lower bound of zero (a diagonal of some ``T_k``) is tried at several distances
+    inside (:func:`~pymc_mixed.fit.convergence.interior_point`); if one is better, the
     optimization restarts from there."""
     lower = np.asarray(lower, dtype=float)
     opt = minimize_bobyqa(f, x0, lower, initial_step=initial_step, **opts)
-    at_edge = (lower == 0) & (opt.final == 0)
-    if at_edge.any():
-        trial = opt.final.copy()
-        trial[at_edge] = 1e-4
-        if f(trial) < opt.fmin:
-            opt = merge_optsums(opt, minimize_bobyqa(f, trial, lower, initial_step=initial_step,
-                                                     **opts))
-    return opt
+    return edge_restart(opt, f, lower, lambda x: minimize_bobyqa(
+        f, x, lower, initial_step=initial_step, **opts))

@@ -16,12 +16,15 @@ import numpy as np
 
 from functools import partial
 
-from ..linalg import BlockedSystem
+from ..families import check_degenerate
+from ..linalg import BlockedSystem, DenseSchurSystem
 from ..linalg.threads import single_threaded_blas
 from ..results import Curvature, FitEngine, LMMResult
 from .base import register
+from .convergence import DERIV_MAX_N, check_convergence, interior_point
 from .curvature import hessian
 from .optimize import minimize_bobyqa, minimize_with_edge_check
+from .xbasis import FixedBasis
 
 __all__ = ["LMMObjective", "fit_lmm", "ml_deviance", "ResponseRefit"]
 
@@ -36,7 +39,8 @@ class LMMObjective:
         self.REML = REML
         y = spec.y - spec.offset_or_zero
         w = spec.weights
-        self.system = BlockedSystem(spec.reterms, spec.X, y, w)
+        self.basis = FixedBasis(spec.X)  # fit in an orthonormal basis of X (xbasis notes)
+        self.system = lmm_system(spec.reterms, self.basis.Q, y, w)
         self._sum_log_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
         self.n = int(np.count_nonzero(spec.prior_weights))
         self.dof = self.n - spec.p if REML else self.n
@@ -52,12 +56,34 @@ class LMMObjective:
             return np.inf
         val = s.logdet() + self.dof * (1.0 + _LOG_2PI + np.log(r2 / self.dof)) - self._sum_log_w
         if self.REML:
-            val += s.logdet_x()
+            val += s.logdet_x() + self.basis.logdet
         return float(val)
+
+    def solve(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(u, beta)`` at the current theta, ``beta`` for the columns of ``X`` as given."""
+        u, beta_q = self.system.solve()
+        return u, self.basis.beta(beta_q)
+
+    def Rxx(self) -> np.ndarray:
+        """The fixed-effects factor for ``X`` as given: ``vcov(beta) = sigma^2 (Rxx Rxx')^-1``."""
+        return self.basis.Rxx(self.system.Rxx())
 
     def sigma(self) -> float:
         """The conditional estimate of the residual standard deviation at the current theta."""
         return float(np.sqrt(self.system.pwrss() / self.dof))
+
+
+def lmm_system(reterms, X, y, w):
+    """The PLS kernel for an LMM. The sparse :class:`BlockedSystem` forms one product per pair
+    of entries of a level of the first term: with many fixed-effect columns (``p = 3,000``:
+    l1 * p^2 / 2 = 10^8 products and 148 GiB with the old set-up) a dense coupling block and
+    BLAS (:class:`DenseSchurSystem`) are cheaper, when that block fits in memory."""
+    t1, p = reterms[0], X.shape[1]
+    m = sum(t.q for t in reterms[1:]) + p
+    pairs = t1.nlevels * (t1.p * (p + 1)) ** 2 / 2.0
+    if pairs > 2e7 and m * t1.q <= 2e7:
+        return DenseSchurSystem(reterms, X, y, w)
+    return BlockedSystem(reterms, X, y, w)
 
 
 def _initial_step(spec, theta0=None) -> np.ndarray:
@@ -89,15 +115,22 @@ def choose_start(spec, objective, theta0=None, f_identity: float | None = None):
 
 def fit_lmm(spec, REML: bool = True, *, theta0=None, optimizer: str = "LN_BOBYQA",
             ftol_rel: float = 1e-12, ftol_abs: float = 1e-8, xtol_abs: float = 1e-10,
-            maxfeval: int = 100_000):
-    """Fit a linear mixed model by exact ML (``REML=False``) or REML; return an LMMResult."""
+            maxfeval: int = 100_000, calc_derivs: bool | None = None):
+    """Fit a linear mixed model by exact ML (``REML=False``) or REML; return an LMMResult.
+
+    ``calc_derivs`` is lme4's: the ``checkConv`` gradient and Hessian at the optimum (and one
+    Newton step from them, kept if it lowers the objective; see
+    :mod:`pymc_mixed.fit.convergence`); None (default) means below 10,000 observations."""
 
     obj = LMMObjective(spec, REML)
     with single_threaded_blas(obj.system.m):
-        return _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfeval)
+        return _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfeval,
+                         calc_derivs)
 
 
-def _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfeval):
+def _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfeval,
+              calc_derivs=None):
+    check_degenerate("gaussian", spec.y, spec.prior_weights, spec.response)
     f_identity = obj(spec.theta_init)
     if not np.isfinite(f_identity):
         raise ValueError(
@@ -107,20 +140,48 @@ def _optimize(spec, obj, theta0, optimizer, ftol_rel, ftol_abs, xtol_abs, maxfev
     optsum = minimize_with_edge_check(obj, x0, spec.theta_lower, step, ftol_rel=ftol_rel,
                                       ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxfeval=maxfeval,
                                       optimizer=optimizer)
+    if calc_derivs if calc_derivs is not None else obj.n <= DERIV_MAX_N:
+        check_convergence(obj, optsum, spec.theta_lower, obj.n)
+        _newton_polish(obj, optsum, spec.theta_lower)
+    else:
+        optsum.messages.append("derivatives not checked (calc_derivs off, or more than "
+                               f"{DERIV_MAX_N} observations as lme4)")
     theta = optsum.final
     fmin = obj(theta)  # leaves the factor at the optimum
     optsum.fmin = fmin
     return _result(spec, obj, theta, optsum)
 
 
+def _newton_polish(obj, optsum, lower) -> None:
+    """One Newton step on the free coordinates from the derivatives of the convergence check,
+    kept if it lowers the objective. BOBYQA stops on flat optima once the objective changes by
+    less than its tolerances, which can leave theta 1e-6 short (Dyestuff ML: sigma
+    49.5100977 where lme4 has 49.5100999); the step costs one evaluation."""
+    g, H = optsum.gradient, optsum.hessian
+    if g is None or not len(g):
+        return
+    x = np.asarray(optsum.final, dtype=float)
+    free = np.flatnonzero(~((np.asarray(lower) == 0) & (x <= 1e-8)))
+    try:
+        step = np.linalg.solve(np.linalg.cholesky(H).T, np.linalg.solve(np.linalg.cholesky(H), g))
+    except np.linalg.LinAlgError:
+        return
+    trial = x.copy()
+    trial[free] = np.maximum(x[free] - step, np.asarray(lower)[free])
+    f_new = obj(trial)
+    if np.isfinite(f_new) and f_new <= optsum.fmin:
+        optsum.final, optsum.fmin = trial, f_new
+        optsum.feval += 1
+
+
 def _result(spec, obj, theta, optsum) -> LMMResult:
     """The result, read off the factor left at ``theta`` by ``obj``."""
     system = obj.system
-    u, beta = system.solve()
+    u, beta = obj.solve()
     sigma = obj.sigma()
     if spec.p:
         Rinv = np.linalg.inv(system.Rxx())
-        vcov = sigma**2 * Rinv.T @ Rinv
+        vcov = obj.basis.cov(sigma**2 * Rinv.T @ Rinv)
     else:
         vcov = np.zeros((0, 0))
     theta = np.asarray(theta, dtype=float)
@@ -136,7 +197,7 @@ def _result(spec, obj, theta, optsum) -> LMMResult:
 def lmm_engine(REML: bool) -> FitEngine:
     """The estimator's hand-over for refits and profiles of an LMM (:class:`FitEngine`)."""
     return FitEngine(fit=partial(fit_lmm, REML=REML), objective=LMMObjective,
-                     minimize=minimize_bobyqa)
+                     minimize=minimize_bobyqa, interior_point=interior_point)
 
 
 def ml_deviance(spec):
@@ -151,11 +212,11 @@ def ml_deviance(spec):
     def f(theta, beta, sigma) -> float:
         obj(np.asarray(theta, dtype=float))
         s = obj.system
-        _, bhat = s.solve()
+        _, bhat = s.solve()  # in the basis Q
         r2 = s.pwrss()
         quad = 0.0
         if spec.p:
-            d = s.Rxx().T @ (np.asarray(beta, dtype=float) - bhat)
+            d = s.Rxx().T @ (obj.basis.beta_q(beta) - bhat)
             quad = float(d @ d)
         return float(s.logdet() + n * (_LOG_2PI + 2.0 * np.log(sigma))
                      + (r2 + quad) / sigma**2 - obj._sum_log_w)
@@ -185,10 +246,12 @@ class ResponseRefit:
     def __call__(self, y, theta0, step):
         """``(theta, beta, sigma)`` of the fit to response ``y`` started at ``theta0``."""
         spec, obj = self.spec, self.obj
-        obj.system.set_weights(spec.prior_weights, y - spec.offset_or_zero)
+        w = spec.prior_weights
+        y = np.where(w > 0, y, 0.0)  # simulate() gives NaN where the weight is zero
+        obj.system.set_weights(w, y - spec.offset_or_zero)
         opt = minimize_bobyqa(obj, theta0, spec.theta_lower, initial_step=step, keep_log=False)
         obj(opt.final)
-        _, beta = obj.system.solve()
+        _, beta = obj.solve()
         return opt.final, beta, obj.sigma()
 
 

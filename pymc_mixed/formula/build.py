@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..families import get_family
 from ..spec import ModelSpec, ReTerm
+from .dot import expand_dot, has_dot
 from .design import _design, check_terms, fixed_design, independent_columns, lme4_name
 from .errors import FormulaError
 from .expr import FACTOR_FUNCTIONS, Expr, evaluate, parse_expression, rhs_atoms
@@ -194,7 +195,13 @@ def _read_formula(formula: str, data: pd.DataFrame):
             "a model without them is an ordinary (generalized) linear model")
     cols = data.columns
     response = parse_expression(parsed.response, cols, allow=("response", "string"))
-    fixed_rhs, offsets = split_offsets(parsed.fixed, cols)
+    for b in parsed.bars:
+        if has_dot(b.lhs) or has_dot(b.group):
+            raise FormulaError(f"'.' in the random-effects term {b.source} is not supported; "
+                               "name its columns")
+    # R's '.': every column not on the left-hand side (the response's columns)
+    fixed = expand_dot(parsed.fixed, cols, response.columns, formula)
+    fixed_rhs, offsets = split_offsets(fixed, cols)
     parts = [("response", response.columns, False),
              ("fixed effects", check_terms(fixed_rhs, cols, "fixed effects"), False)]
     parts += [("offset", e.columns, False) for e in offsets]
@@ -259,6 +266,7 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
 
     # -- missing values, then non-finite transformed values: drop, count, say so --------------
     bad = _missing_rows(data, used)
+    labels = data.index  # the rows' labels, kept in the spec (anova checks them)
     cols = [c for c in used if data[c].isna().any()]
     keep = ~bad
     data, n_dropped = _drop_rows(data, bad, f"with missing values (in {', '.join(cols)})",
@@ -290,4 +298,4 @@ def build_spec(formula: str, data: pd.DataFrame, family="gaussian", link: str | 
                      n_dropped=n_dropped + n2, aliased=aliased, fixed_rhs=fixed_rhs,
                      trials=trials, fixed_design=fixed, fixed_keep=cols_kept,
                      offset_design=odesign, offset_arg=extras["offset"],
-                     data_name=data_name)
+                     data_name=data_name, rows=labels[keep])

@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 
 from ..datatree.build import corr_dim, corr_pairs
-from ..spec import block_diag, coef_dim, factor_groups
+from ..spec import block_diag, coef_dim, factor_groups, level_dim
 
 __all__ = ["normal_approximation", "laplace_covariance"]
 
@@ -164,7 +164,7 @@ def _add_group_draws(result, theta, scale, shape, rng, data: dict, coords: dict)
         cd = coef_dim(g)
         cn = list(ranef[g].columns)
         coords[cd] = cn
-        coords[g] = list(ranef[g].index)
+        coords[level_dim(g)] = list(ranef[g].index)
         k = len(cn)
         data[f"sd_{g}"] = (("chain", "draw", cd), info["sd"].reshape(shape + (k,)))
         pairs = corr_pairs(result.spec, g)
@@ -176,7 +176,7 @@ def _add_group_draws(result, theta, scale, shape, rng, data: dict, coords: dict)
         L = _sqrt_psd(np.asarray(condvar[g]))  # (levels, k, k)
         z = rng.standard_normal((S, mode.shape[0], k))
         b = mode + np.einsum("lij,slj->sli", L, z)
-        data[f"b_{g}"] = (("chain", "draw", g, cd), b.reshape(shape + mode.shape))
+        data[f"b_{g}"] = (("chain", "draw", level_dim(g), cd), b.reshape(shape + mode.shape))
 
 
 def _sqrt_psd(V: np.ndarray) -> np.ndarray:

@@ -23,7 +23,8 @@ def simulate(result, nsim: int = 1, seed=None, beta=None, theta=None, sigma=None
     :func:`pymc_mixed.postfit.simulate.simulate_glmm`).
 
     Parameters default to the estimates; pass ``beta``, ``theta``, ``sigma`` to simulate from
-    other values (for a GLMM ``sigma`` is the family's dispersion). Returns an array of shape (nsim, n).
+    other values (for a GLMM ``sigma`` is the family's dispersion). Returns an array of shape
+    (nsim, n); observations of prior weight zero (left out of the fit) are NaN.
     """
     spec = result.spec
     if spec.kind != "lmm":
@@ -36,13 +37,15 @@ def simulate(result, nsim: int = 1, seed=None, beta=None, theta=None, sigma=None
     theta = result._theta if theta is None else np.asarray(theta, dtype=float)
     sigma = result.sigma if sigma is None else float(sigma)
     w = spec.prior_weights
+    # rows of weight zero are not part of the model (docs/bad_input.md): NaN, not inf
+    noise_sd = np.where(w > 0, 1.0 / np.sqrt(np.where(w > 0, w, 1.0)), np.nan)
     mean = spec.mean.predict_numpy(spec, beta, None)
     out = np.empty((nsim, spec.n))
     for i in range(nsim):
         # b = sigma * Lambda_theta u: theta is relative to the residual scale in an LMM
         u = rng.standard_normal(spec.q)
         eta = mean + sigma * spec.Zb(spec.b_blocks(theta, u))
-        out[i] = eta + sigma * rng.standard_normal(spec.n) / np.sqrt(w)
+        out[i] = eta + sigma * rng.standard_normal(spec.n) * noise_sd
     return out
 
 

@@ -32,7 +32,8 @@ def _check_lmm(result, what: str) -> None:
 
 def _factor_solves(result):
     """``v1`` (n, p1) and ``v2`` (m, n): the two blocks of ``L^{-1} a_i`` per observation,
-    with the factor at the estimates; also the ``(qr, p)`` split of ``v2``."""
+    with the factor at the estimates; also the system (``(qr, p)`` split of ``v2``) and the
+    basis of X the factor is built on."""
     spec = result.spec
     obj = _refit.lmm_objective(result, REML=bool(getattr(result, "REML", False)))
     theta = np.asarray(result.theta, dtype=float)
@@ -51,18 +52,18 @@ def _factor_solves(result):
         vals = sw[:, None] * (t.z @ T)
         np.add.at(A2, (off + t.columns, np.arange(spec.n)[:, None]), vals)
         off += t.q
-    A2[s.qr:] = (sw[:, None] * spec.X).T
+    A2[s.qr:] = (sw[:, None] * obj.basis.Q).T  # the factor is of the orthonormal basis of X
     L21 = s.L21_dense()[:m].reshape(m, t1.nlevels, t1.p)
     A2 -= np.einsum("mia,ia->mi", L21[:, t1.refs, :].reshape(m, spec.n, t1.p), v1)
     v2 = solve_triangular(np.tril(s.L22[:m, :m]), A2, lower=True)
-    return v1, v2, s
+    return v1, v2, s, obj.basis
 
 
 def hatvalues(result) -> np.ndarray:
     """Diagonal of the hat matrix of an LMM (lme4's ``hatvalues``): the leverage of each
     observation on its own fitted value ``X beta + Z b``."""
     _check_lmm(result, "hatvalues")
-    v1, v2, _ = _factor_solves(result)
+    v1, v2, _, _ = _factor_solves(result)
     return np.einsum("ia,ia->i", v1, v1) + np.einsum("mi,mi->i", v2, v2)
 
 
@@ -140,7 +141,7 @@ def _deletion_sets(spec, groups):
 
 def _closed_form_dfbeta(result, index) -> np.ndarray:
     """``beta - beta_(G)`` per deletion set with theta fixed (see module notes)."""
-    v1, v2, s = _factor_solves(result)
+    v1, v2, s, basis = _factor_solves(result)
     qr, p = s.qr, s.p
     Lxx = np.tril(s.L22[qr:qr + p, qr:qr + p])
     e = _pearson(result)
@@ -151,4 +152,4 @@ def _closed_form_dfbeta(result, index) -> np.ndarray:
         H = same * (v1[idx] @ v1[idx].T) + v2[:, idx].T @ v2[:, idx]
         c = np.linalg.solve(np.eye(len(idx)) - H, e[idx])
         out[g] = solve_triangular(Lxx, v2[qr:, idx] @ c, lower=True, trans="T")
-    return out
+    return basis.beta(out.T).T  # from the orthonormal basis the factor uses back to beta

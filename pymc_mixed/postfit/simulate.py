@@ -122,6 +122,15 @@ class _WarmRefit:
                            options=dict(ftol=1e-15, gtol=1e-5, maxiter=500))
             if res.success and res.fun < 1e299:
                 best = res.x
+                # as the fit does: a variance stuck at zero is tried inside the boundary
+                inside = _refit.engine(self.result).interior_point
+                start = None if inside is None else inside(
+                    lambda y: fg(y)[0], best, res.fun, self.lower)
+                if start is not None:
+                    res2 = minimize(fg, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                                    options=dict(ftol=1e-15, gtol=1e-5, maxiter=500))
+                    if res2.success and res2.fun < res.fun:
+                        best = res2.x
         if best is None:
             step = np.concatenate([np.maximum(0.1 * np.abs(self.y0[:nt]), 0.02),
                                    np.full(p, 0.3), [0.1] if self.hasd else []])

@@ -108,8 +108,10 @@ class MixedModelResult(SummaryText, PostFitMethods):
     # -- parameters ---------------------------------------------------------------------------
     @property
     def nobs(self) -> int:
-        """Number of observations used in the fit (after dropping missing values)."""
-        return self.spec.n
+        """Number of observations used in the fit: rows left after dropping missing values,
+        less those of prior weight zero (they carry no information and are left out of the
+        likelihood, so AIC/BIC and the fit agree with a fit without them)."""
+        return int(np.count_nonzero(self.spec.prior_weights))
 
     @property
     def fixef(self) -> pd.Series:
@@ -245,6 +247,12 @@ class MixedModelResult(SummaryText, PostFitMethods):
         See :func:`pymc_mixed.postfit.predict`.
         """
         from ..postfit.predict import predict
+
+        if newdata is not None and not isinstance(newdata, pd.DataFrame):
+            raise TypeError(f"newdata must be a pandas DataFrame with the model's columns, got "
+                            f"{type(newdata).__name__}")
+        if newdata is not None and len(newdata) == 0:
+            raise ValueError("newdata has no rows: nothing to predict")
 
         return predict(self, newdata, re_form=re_form, se_fit=se_fit, newparams=newparams,
                        allow_new_levels=allow_new_levels, offset=offset)

@@ -32,8 +32,12 @@ class FitEngine:
     minimize : the estimator's bounded derivative-free minimizer,
         ``minimize(f, x0, lower, upper=None, initial_step=..., ftol_rel=..., ...)`` -> a record
         with ``fmin`` and ``final`` (:func:`pymc_mixed.fit.optimize.minimize_bobyqa`).
+    interior_point : ``(f, x, fmin, lower) -> x_inside | None``, the estimator's boundary check
+        (:func:`pymc_mixed.fit.convergence.interior_point`): refits that end on a variance of
+        zero check, as the fit did, that no nearby interior point is better.
     """
 
     fit: Callable
     objective: Callable
     minimize: Callable
+    interior_point: Callable | None = None

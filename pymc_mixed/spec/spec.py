@@ -50,6 +50,7 @@ class ModelSpec:
     fixed_design: object = field(default=None, repr=False)  # rebuilds X on new data
     fixed_keep: np.ndarray | None = field(default=None, repr=False)  # non-aliased columns
     offset_design: object = field(default=None, repr=False)  # rebuilds the offset on new data
+    rows: object = field(default=None, repr=False)  # labels of the data's rows used (pd.Index)
     # the mean on the link scale as a function of (beta, b): X beta + Z b for formula models;
     # a nonlinear model puts its own mean object here (see pymc_mixed.spec.mean)
     mean: object = field(default_factory=LinearMean, repr=False)

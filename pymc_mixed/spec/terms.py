@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ReTerm", "term_factors", "factor_groups", "block_diag", "coef_dim", "corr_dims"]
+__all__ = ["ReTerm", "term_factors", "factor_groups", "block_diag", "coef_dim", "corr_dims",
+           "level_dim", "RESERVED_DIMS"]
 
 
 @dataclass
@@ -132,6 +133,19 @@ def block_diag(blocks: list[np.ndarray]) -> np.ndarray:
         out[..., i:i + b.shape[-1], i:i + b.shape[-1]] = b
         i += b.shape[-1]
     return out
+
+
+# dimension names the DataTrees and PyMC models use themselves (ArviZ's chain/draw/sample,
+# the observations, the fixed effects, theta): a grouping factor with one of these names gets
+# its levels on ``<name>_level`` instead, so ``(1 | chain)`` or ``(1 | coef)`` simply work
+RESERVED_DIMS = frozenset({"chain", "draw", "sample", "obs", "coef", "coef_bis", "theta_par",
+                           "__obs__", "beta", "theta", "sigma", "se_beta", "vcov_beta", "X"})
+
+
+def level_dim(group: str) -> str:
+    """Name of the dimension of a grouping factor's levels (DataTrees, PyMC coords): the
+    factor's name, or ``<name>_level`` where that name is one of :data:`RESERVED_DIMS`."""
+    return f"{group}_level" if group in RESERVED_DIMS else group
 
 
 def coef_dim(group: str) -> str:
