@@ -177,7 +177,7 @@ def fit_lme(spec, kernel, REML: bool = False, theta0=None, beta0=None, tol: floa
         obj = LMMObjective(lin, REML)
         dev = obj(theta)
         sigma = obj.sigma()
-        Linv = np.linalg.inv(obj.system.Rxx())
+        Linv = np.linalg.inv(obj.Rxx())  # for X as given (the system works in a basis of X)
         vcov = sigma**2 * Linv.T @ Linv
     opt.initial = first.initial
     opt.fmin = dev
