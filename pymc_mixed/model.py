@@ -103,27 +103,57 @@ class MixedModel:
 
     @property
     def pymc_model(self):
-        """The non-centered ``pm.Model`` of this model (built once per set of priors)."""
+        """The ``pm.Model`` of this model (built once per set of priors), random effects
+        centered or not per factor as the ML fit suggests
+        (:mod:`pymc_mixed.bayes.parametrization`)."""
         from .bayes import cached_pymc_model
 
         return cached_pymc_model(self)
 
     def sample(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed=None,
                sampler: str = "auto", posterior_predictive: bool = False,
-               progressbar: bool = True, **kwargs):
-        """Sample the posterior with NUTS (nutpie when installed, else PyMC); returns an
-        :class:`xarray.DataTree` (see :func:`pymc_mixed.bayes.sample_model`)."""
-        from .bayes import sample_model
+               progressbar: bool = True, centered: dict | None = None, **kwargs):
+        """Sample the posterior with NUTS (nutpie when installed; ``sampler="pymc"``,
+        ``"numpyro"``, ``"blackjax"``); returns an :class:`xarray.DataTree` (see
+        :func:`pymc_mixed.bayes.sample_model`). ``centered={group: bool}`` overrides the
+        automatic parametrization; ``posterior_predictive`` adds PyMC's posterior
+        predictive draws."""
+        from .bayes import cached_pymc_model, sample_model, sample_posterior_predictive
 
-        return sample_model(self.spec, self.pymc_model, draws=draws, tune=tune, chains=chains,
-                            seed=seed, sampler=sampler,
-                            posterior_predictive=posterior_predictive,
-                            progressbar=progressbar, **kwargs)
+        model = cached_pymc_model(self, centered=centered)
+        post = sample_model(self.spec, model, draws=draws, tune=tune, chains=chains, seed=seed,
+                            sampler=sampler, progressbar=progressbar, **kwargs)
+        if posterior_predictive:
+            sample_posterior_predictive(model, post, seed=seed)
+        return post
+
+    def sample_prior_predictive(self, draws: int = 500, seed=None):
+        """PyMC's prior predictive draws (``prior``, ``prior_predictive`` groups)."""
+        from .bayes import sample_prior_predictive
+
+        return sample_prior_predictive(self.pymc_model, draws=draws, seed=seed)
+
+    def sample_posterior_predictive(self, post, seed=None):
+        """PyMC's posterior predictive draws of the response, added to ``post`` as
+        ``posterior_predictive`` (and returned)."""
+        from .bayes import sample_posterior_predictive
+
+        return sample_posterior_predictive(self.pymc_model, post, seed=seed)
+
+    def predict(self, post, newdata, kind: str = "mean", seed=None, **kwargs):
+        """Posterior predictions on ``newdata`` (``predictions`` group): ``kind="mean"`` the
+        mean response, ``"response"`` drawn responses; unseen levels get random effects from
+        the population distribution (:func:`pymc_mixed.bayes.predict`)."""
+        from .bayes import predict
+
+        return predict(self.spec, post, newdata, kind=kind, seed=seed, **kwargs)
 
     def __repr__(self) -> str:
         terms = ", ".join(repr(t) for t in self.spec.reterms)
-        return (f"MixedModel({self.formula!r}, family={self.spec.family!r}, n={self.spec.n}, "
+        head = (f"MixedModel({self.formula!r}, family={self.spec.family!r}, n={self.spec.n}, "
                 f"terms=[{terms}])")
+        pri = self.priors
+        return head + "\n  priors: " + ", ".join(f"{k}={v!r}" for k, v in pri.items())
 
 
 def _method_from_lme4_options(kind: str, method, REML, kwargs) -> str | None:

@@ -1,36 +1,37 @@
-"""Full Bayesian inference: the model graph as a ``pm.Model``, sampled with NUTS.
-
-The PyMC model is built from the same :class:`~pymc_mixed.spec.ModelSpec` and the same graph
-steps (:mod:`pymc_mixed.graph`) as the maximum-likelihood estimators, non-centered:
+"""The model graph as a ``pm.Model``: built from the same :class:`~pymc_mixed.spec.ModelSpec`
+and the same predictor (``spec.mean``) as the maximum-likelihood estimators.
 
 free variables
     ``beta`` (dim ``coef``); the dispersion (``sigma`` for a Gaussian response, the
     family's ``dispersion_name`` otherwise); per grouping factor ``g`` the standard
-    deviations ``sd_g`` (dim ``g_coef``), for a correlated term such as ``(1 + Days | g)``
-    its LKJ correlation through the canonical partial correlations ``cpc_g`` (dim ``g_cpc``,
-    see :func:`_lkj`), and the spherical random effects ``u_g ~ N(0, I)`` (dims ``g_coef``,
-    ``g``: the blocks of the spherical ``u`` of :mod:`pymc_mixed.graph`, one row per column
-    of the term).
+    deviations ``sd_g`` (dim ``g_coef``) and, for a correlated term such as
+    ``(1 + Days | g)``, its LKJ correlation through the canonical partial correlations
+    ``cpc_g`` (see :func:`_lkj`). The random effects are either centered -- ``b_g`` itself
+    is free, ``N(0, Sigma_g)`` per level -- or non-centered -- ``u_g ~ N(0, I)`` (dims
+    ``g_coef``, ``g``) is free and ``b_g`` derived; :mod:`.parametrization` chooses per
+    factor from the ML fit.
 deterministics
-    ``b_g = u_g' (diag(sd_g) L_g)'`` with ``L_g`` the Cholesky factor of the correlation
-    (dims ``g``, ``g_coef``; factor levels as coordinates), ``corr_g`` (dims ``g_coef``,
-    ``g_coef_bis``) and ``theta`` (dim ``theta_par``: lme4's relative Cholesky factor,
-    ``chol(cov_g) / sigma`` for a linear mixed model, in lme4's order), so a posterior lines
-    up with the ``mle`` group of a maximum-likelihood fit (:mod:`pymc_mixed.datatree`).
+    ``b_g`` (non-centered; dims ``g``, ``g_coef``, factor levels as coordinates),
+    ``corr_g`` (dim ``g_corr``: each pair of columns once, ``"Days,(Intercept)"``) and
+    ``theta`` (dim ``theta_par``: lme4's relative Cholesky factor, ``chol(cov_g) / sigma``
+    for a linear mixed model, in lme4's order), so a posterior lines up with the ``mle``
+    group of a maximum-likelihood fit (:mod:`pymc_mixed.datatree`).
 likelihood
-    the observed response (named after the response column, dim ``obs``) with the family's
-    own log density (``family.logp_graph``), so any family the graph knows can be sampled.
+    the observed response (named after the response column, dim ``obs``) as the family's
+    PyMC distribution (:mod:`.likelihood`: ``pm.Normal``, ``pm.Binomial``, ...), so prior
+    and posterior predictive sampling and ``pm.model_to_graphviz`` work as for any PyMC model.
 
-Priors: :mod:`pymc_mixed.bayes.priors`; sampling: :mod:`pymc_mixed.bayes.sample`. PyMC, nutpie
-and ArviZ are imported only inside the functions.
+The latents ``u_g`` and ``cpc_g`` are sampled but kept out of the ``posterior`` group
+(:mod:`.sample` stores them in ``latent_posterior``). PyMC is imported inside the functions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..spec import coef_dim, corr_dims, factor_groups
-from .priors import Prior, _check_priors, _make_var, default_priors, dispersion_name
+from ..datatree.build import corr_dim, corr_pairs
+from ..spec import coef_dim, factor_groups
+from .priors import Prior, _check_priors, _make_var, default_priors, dispersion_name, make_beta
 
 __all__ = ["build_pymc_model", "cached_pymc_model"]
 
@@ -44,8 +45,9 @@ def _coords(spec) -> dict[str, list]:
     for g, info in factor_groups(spec.reterms).items():
         coords[g] = [str(v) for v in info["levels"]]
         coords[coef_dim(g)] = info["cnames"]
-        if info["correlated"]:
-            coords[corr_dims(g)[1]] = info["cnames"]
+        pairs = corr_pairs(spec, g)
+        if pairs:
+            coords[corr_dim(g)] = [lab for _, _, lab in pairs]
         n_corr = 0
         for k in info["terms"]:
             t = spec.reterms[k]
@@ -57,13 +59,18 @@ def _coords(spec) -> dict[str, list]:
     return coords
 
 
-def cached_pymc_model(mm):
+def cached_pymc_model(mm, centered: dict | None = None):
     """``mm.pymc_model``: built on first use, rebuilt when ``mm.priors`` changed (by
-    assignment or in place)."""
-    key = {k: id(v) for k, v in mm.priors.items()}
+    assignment or in place) or when another parametrization is asked for. ``centered``
+    defaults to :func:`~.parametrization.choose_centering` of the model's ML fit."""
+    from .parametrization import default_centering
+
+    if centered is None:
+        centered = default_centering(mm)
+    key = ({k: id(v) for k, v in mm.priors.items()}, dict(centered))
     cache = getattr(mm, "_pymc_model_cache", None)
     if cache is None or cache[0] != key:
-        cache = (key, build_pymc_model(mm.spec, mm.priors))
+        cache = (key, build_pymc_model(mm.spec, mm.priors, centered=centered))
         mm._pymc_model_cache = cache
     return cache[1]
 
@@ -136,47 +143,37 @@ def _lkj(prior, group: str, n: int):
 
 # -- the model ---------------------------------------------------------------------------------
 
-class _FamilyLogp:
-    """The observed variable's log density: the family's ``logp_graph`` through
-    :func:`pymc_mixed.graph.pointwise_loglik`. A module-level class rather than a closure so
-    that the model pickles (PyMC's multiprocess sampler needs it)."""
-
-    def __init__(self, spec):
-        self.spec = spec
-
-    def __call__(self, value, eta, *disp):
-        from ..graph import pointwise_loglik
-
-        return pointwise_loglik(self.spec, eta, disp[0] if disp else None, y=value)
-
-
 _CHECK_BOUNDS = False  # parameters of the default priors are valid by construction; the
 # bound checks PyMC would add to every log density are graph nodes to compile for nothing
 
 
-def build_pymc_model(spec, priors: dict | None = None):
-    """The non-centered ``pm.Model`` of ``spec`` (see the module docstring for its variables).
+def build_pymc_model(spec, priors: dict | None = None, centered: dict | None = None):
+    """The ``pm.Model`` of ``spec`` (see the module docstring for its variables).
 
-    ``priors`` override :func:`default_priors` by name. The pointwise log-likelihood
-    expression (in terms of the model's random variables) is kept on the model as
-    ``model.pmm_pointwise_loglik`` (not a Deterministic, so that samplers do not store an
-    n-vector per draw); :func:`sample_model` evaluates it after sampling.
+    ``priors`` override :func:`default_priors` by name. ``centered`` maps grouping factors
+    to True (the random effects ``b_g`` are the free variable) or False (non-centered:
+    ``u_g ~ N(0, I)`` free, ``b_g`` derived); unnamed factors are non-centered
+    (:func:`pymc_mixed.bayes.parametrization.choose_centering` picks them from an ML fit).
+    The pointwise log-likelihood expression (PyMC's own ``logp`` of the observed variable,
+    in terms of the model's random variables) is kept on the model as
+    ``model.pmm_pointwise_loglik``; the latent variables that do not belong in a tidy
+    posterior (``u_g``, ``cpc_g``) are listed in ``model.pmm_latents``.
     """
     import pymc as pm
     import pytensor.tensor as pt
 
     from .. import graph
+    from .likelihood import add_likelihood
 
     priors = dict(priors or {})
     _check_priors(spec, priors)
     pri = {**default_priors(spec), **priors}
     groups = factor_groups(spec.reterms)
-    resp = spec.response_name
+    centered = dict(centered or {})
     disp_name = dispersion_name(spec)
 
     with pm.Model(coords=_coords(spec), check_bounds=_CHECK_BOUNDS) as model:
-        beta = (_make_var(pri["beta"], "beta", ("coef",), (spec.p,)) if spec.p
-                else pt.zeros((0,)))
+        beta = make_beta(spec, pri) if spec.p else pt.zeros((0,))
         disp = _make_var(pri[disp_name], disp_name, None, ()) if disp_name else None
         if disp is not None and disp_name != "sigma" and \
                 getattr(spec.family, "dispersion_kind", None) == "scale":
@@ -184,55 +181,91 @@ def build_pymc_model(spec, priors: dict | None = None):
             pm.Deterministic("sigma", pt.sqrt(spec.family.phi(disp)))
 
         factors: list = [None] * len(spec.reterms)
-        u_blocks: list = [None] * len(spec.reterms)
+        b: list = [None] * len(spec.reterms)
         for g, info in groups.items():
-            _group_factors(spec, pri, g, info, u_blocks, factors)
-
-        b = graph.scale_ranef(spec, u_blocks, factors, as_columns=True)
-        for g, info in groups.items():
-            pm.Deterministic(f"b_{g}", pt.stack([c for k in info["terms"] for c in b[k]], axis=1),
-                             dims=(g, coef_dim(g)))
+            _group(spec, pri, g, info, b, factors, bool(centered.get(g, False)))
         _theta_deterministic(spec, factors, disp if graph.theta_is_relative(spec) else 1.0)
 
         eta = spec.mean.predictor(spec, beta, b)  # the spec's mean, as the ML graph
-        params = (eta,) if disp is None else (eta, disp)
-        pm.CustomDist(resp, *params, logp=_FamilyLogp(spec),
-                      observed=np.asarray(spec.y, dtype=float), dims=("obs",))
-    model.pmm_pointwise_loglik = (resp, graph.pointwise_loglik(spec, eta, disp))
+        obs = add_likelihood(spec, eta, disp, spec.response_name)
+    model.pmm_pointwise_loglik = (spec.response_name, pm.logp(obs, obs.tag.observations)
+                                  if hasattr(obs.tag, "observations") else
+                                  model.logp(vars=[obs], sum=False)[0])
     model.pmm_spec = spec
+    model.pmm_centered = {g: bool(centered.get(g, False)) for g in groups}
+    model.pmm_latents = [v.name for v in model.free_RVs
+                         if v.name.startswith(("u_", "cpc_", "beta_"))]
     return model
 
 
-def _group_factors(spec, pri, g: str, info: dict, u_blocks: list, factors: list) -> None:
-    """One grouping factor's free variables (``sd_g``, ``u_g``, LKJ ``cpc``) and ``corr_g``;
-    fills ``u_blocks[k]`` (columns of u) and ``factors[k]`` (``Lambda_k`` as nested lists of
-    scalars, or a scalar) for each of its terms ``k``."""
+def _group(spec, pri, g: str, info: dict, b: list, factors: list, centered: bool) -> None:
+    """One grouping factor's variables: ``sd_g``, the LKJ ``cpc`` of its correlated terms,
+    ``corr_g`` (each pair once) and the random effects -- ``b_g`` free (centered) or
+    ``u_g ~ N(0, I)`` free with ``b_g`` derived (non-centered). Fills ``b[k]`` (list of
+    columns) and ``factors[k]`` (``Lambda_k`` as nested lists of scalars, or a scalar)."""
     import pymc as pm
     import pytensor.tensor as pt
 
     ncol = len(info["cnames"])
-    sd = _make_var(pri[f"sd_{g}"], f"sd_{g}", (coef_dim(g),), (ncol,))
-    # stored (columns, levels): each column's effects contiguous, taken as rows below
-    u_g = pm.Normal(f"u_{g}", 0.0, 1.0, dims=(coef_dim(g), g))
-    corr_blocks = []
-    col = 0
-    n_corr = 0
+    cd = coef_dim(g)
+    sd = _make_var(pri[f"sd_{g}"], f"sd_{g}", (cd,), (ncol,))
+    chols, col, n_corr = [], 0, 0
     for k in info["terms"]:
         t = spec.reterms[k]
-        u_blocks[k] = [u_g[col + j] for j in range(t.p)]
         if t.p > 1:
             n_corr += 1
             C = _rows(_lkj(pri[f"corr_{g}"], g if n_corr == 1 else f"{g}_{n_corr}", t.p), t.p)
             factors[k] = [[sd[col + i] * C[i][j] for j in range(t.p)] for i in range(t.p)]
-            corr_blocks.append(_stack([[sum(C[i][m] * C[j][m] for m in range(t.p))
-                                        for j in range(t.p)] for i in range(t.p)]))
+            chols.append(C)
         else:
             factors[k] = sd[col]
-            corr_blocks.append(pt.ones((1, 1)))
+            chols.append([[pt.constant(1.0)]])
         col += t.p
-    if info["correlated"]:
-        corr = corr_blocks[0] if len(corr_blocks) == 1 else pt.linalg.block_diag(*corr_blocks)
-        pm.Deterministic(f"corr_{g}", corr, dims=corr_dims(g))
+    C_full = _block_rows(chols, ncol)
+    pairs = corr_pairs(spec, g)
+    if pairs:
+        pm.Deterministic(f"corr_{g}", pt.stack([sum(C_full[i][m] * C_full[j][m]
+                                                    for m in range(ncol)) for i, j, _ in pairs]),
+                         dims=(corr_dim(g),))
+    if centered:
+        if pairs:
+            L = _stack([[sd[i] * C_full[i][j] for j in range(ncol)] for i in range(ncol)])
+            bg = pm.MvNormal(f"b_{g}", mu=pt.zeros(ncol), chol=L, dims=(g, cd))
+        else:
+            bg = pm.Normal(f"b_{g}", 0.0, sd, dims=(g, cd))
+        cols = [bg[:, j] for j in range(ncol)]
+    else:
+        # stored (columns, levels): each column's effects contiguous
+        u_g = pm.Normal(f"u_{g}", 0.0, 1.0, dims=(cd, g))
+        cols = [sum(sd[i] * C_full[i][j] * u_g[j] for j in range(i + 1)
+                    if not _is_zero(C_full[i][j])) for i in range(ncol)]
+        pm.Deterministic(f"b_{g}", pt.stack(cols, axis=1), dims=(g, cd))
+    col = 0
+    for k in info["terms"]:
+        b[k] = cols[col:col + spec.reterms[k].p]
+        col += spec.reterms[k].p
+
+
+def _is_zero(x) -> bool:
+    from pytensor.tensor.variable import TensorConstant
+
+    return isinstance(x, TensorConstant) and float(x.data) == 0.0
+
+
+def _block_rows(chols: list, n: int) -> list:
+    """Block-diagonal nested lists of scalar expressions from the per-term blocks."""
+    import pytensor.tensor as pt
+
+    zero = pt.constant(0.0)
+    rows = [[zero] * n for _ in range(n)]
+    off = 0
+    for C in chols:
+        p = len(C)
+        for i in range(p):
+            for j in range(p):
+                rows[off + i][off + j] = C[i][j]
+        off += p
+    return rows
 
 
 def _theta_deterministic(spec, factors: list, scale) -> None:

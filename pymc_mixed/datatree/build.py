@@ -3,8 +3,8 @@
 Names are shared by maximum-likelihood fits and posteriors, so the two line up in ArviZ:
 
 * ``beta`` (dim ``coef``), ``sigma`` (Gaussian residual SD), ``theta`` (dim ``theta_par``);
-* for every grouping factor ``g``: ``sd_g`` (dim ``g_coef``), ``corr_g`` (dims ``g_coef``,
-  ``g_coef_bis``; only where a term on ``g`` has several columns) and the random effects ``b_g``
+* for every grouping factor ``g``: ``sd_g`` (dim ``g_coef``), ``corr_g`` (dim ``g_corr``: each
+  pair of columns once, ``"Days,(Intercept)"``; only where a term on ``g`` has several columns) and the random effects ``b_g``
   (dims ``g``, ``g_coef``), with factor levels and column names as coordinates.
 
 Groups: ``mle`` (point estimates), ``fit_stats``, ``observed_data``, ``constant_data``, and
@@ -18,7 +18,28 @@ import numpy as np
 from ..spec import block_diag, coef_dim, corr_dims, factor_groups
 from .constant_data import constant_data, observed_data
 
-__all__ = ["group_parameters", "result_to_datatree", "coef_dim", "corr_dims"]
+__all__ = ["group_parameters", "result_to_datatree", "coef_dim", "corr_dims", "corr_dim",
+           "corr_pairs"]
+
+
+def corr_dim(group: str) -> str:
+    """Name of the dimension of a grouping factor's correlations (one entry per pair)."""
+    return f"{group}_corr"
+
+
+def corr_pairs(spec, group: str) -> list[tuple[int, int, str]]:
+    """The correlations of ``group`` stored once: ``(i, j, "row,col")`` for every pair of
+    columns ``i > j`` of one correlated term (columns counted across the factor's terms, as
+    ``sd_g``); terms on one factor, as ``(1 + x || g)`` makes, are independent and add none."""
+    info = factor_groups(spec.reterms)[group]
+    out, col = [], 0
+    for k in info["terms"]:
+        t = spec.reterms[k]
+        for j in range(t.p):
+            for i in range(j + 1, t.p):
+                out.append((col + i, col + j, f"{t.cnames[i]},{t.cnames[j]}"))
+        col += t.p
+    return out
 
 
 def group_parameters(spec, covs: list[np.ndarray]) -> dict[str, dict]:
@@ -65,10 +86,11 @@ def _point_dataset(result):
         coords[cd] = info["cnames"]
         coords[g] = info["levels"]
         data[f"sd_{g}"] = (cd, info["sd"])
-        if info["corr"] is not None:
-            d1, d2 = corr_dims(g)
-            coords[d2] = info["cnames"]
-            data[f"corr_{g}"] = ((d1, d2), info["corr"])
+        pairs = corr_pairs(spec, g)
+        if pairs:
+            coords[corr_dim(g)] = [lab for _, _, lab in pairs]
+            data[f"corr_{g}"] = (corr_dim(g), np.array([info["corr"][i, j]
+                                                        for i, j, _ in pairs]))
         data[f"b_{g}"] = ((g, cd), ranef[g].to_numpy())
     return xr.Dataset(data, coords=coords)
 

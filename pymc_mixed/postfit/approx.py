@@ -32,7 +32,8 @@ import warnings
 
 import numpy as np
 
-from ..spec import block_diag, coef_dim, corr_dims, factor_groups
+from ..datatree.build import corr_dim, corr_pairs
+from ..spec import block_diag, coef_dim, factor_groups
 
 __all__ = ["normal_approximation", "laplace_covariance"]
 
@@ -166,10 +167,11 @@ def _add_group_draws(result, theta, scale, shape, rng, data: dict, coords: dict)
         coords[g] = list(ranef[g].index)
         k = len(cn)
         data[f"sd_{g}"] = (("chain", "draw", cd), info["sd"].reshape(shape + (k,)))
-        if info["corr"] is not None:
-            d1, d2 = corr_dims(g)
-            coords[d2] = cn
-            data[f"corr_{g}"] = (("chain", "draw", d1, d2), info["corr"].reshape(shape + (k, k)))
+        pairs = corr_pairs(result.spec, g)
+        if pairs:  # each pair once, as the mle group and posteriors
+            coords[corr_dim(g)] = [lab for _, _, lab in pairs]
+            vals = np.stack([info["corr"][:, i, j] for i, j, _ in pairs], axis=-1)
+            data[f"corr_{g}"] = (("chain", "draw", corr_dim(g)), vals.reshape(shape + (-1,)))
         mode = ranef[g].to_numpy()
         L = _sqrt_psd(np.asarray(condvar[g]))  # (levels, k, k)
         z = rng.standard_normal((S, mode.shape[0], k))
