@@ -129,7 +129,12 @@ def _col_sd(z: np.ndarray) -> np.ndarray:
 
 
 def default_priors(spec) -> dict[str, Prior]:
-    """The documented weakly informative, scale-aware defaults (module docstring)."""
+    """The documented weakly informative, scale-aware defaults (module docstring); a
+    nonlinear model's are :func:`pymc_mixed.bayes.nonlinear.nonlinear_default_priors`."""
+    from .nonlinear import is_nonlinear, nonlinear_default_priors
+
+    if is_nonlinear(spec):
+        return nonlinear_default_priors(spec)
     s = _scale(spec)
     priors: dict[str, Prior] = {}
     X = np.asarray(spec.X, dtype=float)
@@ -194,7 +199,7 @@ def _check_priors(spec, priors: dict) -> None:
         if pr.size is not None and pr.size != sizes.get(name, 1):
             raise ValueError(f"prior {name!r}: {pr!r} has {pr.size} values where the parameter "
                              f"has {sizes.get(name, 1)}")
-        if (name.startswith("sd_") or name == disp) and pr.dist not in _POSITIVE_DISTS:
+        if (name.startswith(("sd_", "sigma")) or name == disp) and pr.dist not in _POSITIVE_DISTS:
             raise ValueError(f"prior {name!r}: {pr.dist} is not a distribution on the positive "
                              f"reals; use one of {', '.join(sorted(_POSITIVE_DISTS))}")
 
