@@ -47,8 +47,9 @@ __all__ = ["nonlinear_default_priors", "add_error_model_likelihood", "is_nonline
 
 
 def is_nonlinear(spec) -> bool:
-    """True for the spec of a nonlinear mixed model (kind ``"nlmm"``)."""
-    return getattr(spec, "kind", None) == "nlmm"
+    """True for the spec of a nonlinear mixed model (kind ``"nlmm"`` with an error model; a
+    plain ``ModelSpec`` with a custom mean keeps the family's likelihood)."""
+    return getattr(spec, "kind", None) == "nlmm" and hasattr(spec, "error_model")
 
 
 def error_parameter_names(spec) -> list[str]:
@@ -144,3 +145,12 @@ def nonlinear_centering(mm) -> dict[str, bool]:
     the few observations per subject of a pharmacokinetic study the prior dominates some
     parameters' effects (absorption), where the centered form has a funnel."""
     return {g: False for g in factor_groups(mm.spec.reterms)}
+
+
+def _register() -> None:
+    from .priors import KIND_DEFAULTS
+
+    KIND_DEFAULTS["nlmm"] = nonlinear_default_priors
+
+
+_register()

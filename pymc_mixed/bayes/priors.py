@@ -128,13 +128,16 @@ def _col_sd(z: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, sd, 1.0)
 
 
+KIND_DEFAULTS: dict = {}  # model kind -> default_priors of that kind (nonlinear models)
+
+
 def default_priors(spec) -> dict[str, Prior]:
     """The documented weakly informative, scale-aware defaults (module docstring); a
-    nonlinear model's are :func:`pymc_mixed.bayes.nonlinear.nonlinear_default_priors`."""
-    from .nonlinear import is_nonlinear, nonlinear_default_priors
-
-    if is_nonlinear(spec):
-        return nonlinear_default_priors(spec)
+    nonlinear model's are :func:`pymc_mixed.bayes.nonlinear.nonlinear_default_priors`
+    (registered in ``KIND_DEFAULTS`` by that module, which imports this one)."""
+    kind_defaults = KIND_DEFAULTS.get(getattr(spec, "kind", None))
+    if kind_defaults is not None and hasattr(spec, "error_model"):
+        return kind_defaults(spec)
     s = _scale(spec)
     priors: dict[str, Prior] = {}
     X = np.asarray(spec.X, dtype=float)
