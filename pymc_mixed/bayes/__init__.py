@@ -12,6 +12,7 @@
 PyMC, nutpie and ArviZ load on first use."""
 
 from .diagnostics import check_convergence
+from . import nonlinear as _nonlinear  # noqa: F401  (registers the nonlinear default priors)
 from .model import build_pymc_model, cached_pymc_model
 from .nutpie_fast import compile_nutpie
 from .parametrization import choose_centering

@@ -56,11 +56,18 @@ def _weights(spec):
     return None if spec.weights is None else np.asarray(spec.weights, dtype=float)
 
 
-def add_likelihood(spec, eta, disp, name: str, observed=None, dims=("obs",)):
+def add_likelihood(spec, eta, disp, name: str, observed=None, dims=("obs",), priors=None):
     """Create the observed variable ``name`` of ``spec``'s family given the link-scale
     predictor ``eta`` and the dispersion ``disp`` (None when the family has none), inside
-    the current model context. ``observed=None`` uses :func:`observed_values`."""
+    the current model context. ``observed=None`` uses :func:`observed_values`. A nonlinear
+    model's error model (with its further parameters, from ``priors``) is in
+    :func:`pymc_mixed.bayes.nonlinear.add_error_model_likelihood`."""
     import pymc as pm
+
+    from .nonlinear import add_error_model_likelihood, is_nonlinear
+
+    if is_nonlinear(spec):
+        return add_error_model_likelihood(spec, eta, disp, name, priors, observed, dims)
 
     fam = spec.family
     obs = observed_values(spec) if observed is None else observed

@@ -187,7 +187,7 @@ def build_pymc_model(spec, priors: dict | None = None, centered: dict | None = N
         _theta_deterministic(spec, factors, disp if graph.theta_is_relative(spec) else 1.0)
 
         eta = spec.mean.predictor(spec, beta, b)  # the spec's mean, as the ML graph
-        obs = add_likelihood(spec, eta, disp, spec.response_name)
+        obs = add_likelihood(spec, eta, disp, spec.response_name, priors=pri)
     model.pmm_pointwise_loglik = (spec.response_name, pm.logp(obs, obs.tag.observations)
                                   if hasattr(obs.tag, "observations") else
                                   model.logp(vars=[obs], sum=False)[0])

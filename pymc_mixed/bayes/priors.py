@@ -128,8 +128,16 @@ def _col_sd(z: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, sd, 1.0)
 
 
+KIND_DEFAULTS: dict = {}  # model kind -> default_priors of that kind (nonlinear models)
+
+
 def default_priors(spec) -> dict[str, Prior]:
-    """The documented weakly informative, scale-aware defaults (module docstring)."""
+    """The documented weakly informative, scale-aware defaults (module docstring); a
+    nonlinear model's are :func:`pymc_mixed.bayes.nonlinear.nonlinear_default_priors`
+    (registered in ``KIND_DEFAULTS`` by that module, which imports this one)."""
+    kind_defaults = KIND_DEFAULTS.get(getattr(spec, "kind", None))
+    if kind_defaults is not None and hasattr(spec, "error_model"):
+        return kind_defaults(spec)
     s = _scale(spec)
     priors: dict[str, Prior] = {}
     X = np.asarray(spec.X, dtype=float)
@@ -194,7 +202,7 @@ def _check_priors(spec, priors: dict) -> None:
         if pr.size is not None and pr.size != sizes.get(name, 1):
             raise ValueError(f"prior {name!r}: {pr!r} has {pr.size} values where the parameter "
                              f"has {sizes.get(name, 1)}")
-        if (name.startswith("sd_") or name == disp) and pr.dist not in _POSITIVE_DISTS:
+        if (name.startswith(("sd_", "sigma")) or name == disp) and pr.dist not in _POSITIVE_DISTS:
             raise ValueError(f"prior {name!r}: {pr.dist} is not a distribution on the positive "
                              f"reals; use one of {', '.join(sorted(_POSITIVE_DISTS))}")
 

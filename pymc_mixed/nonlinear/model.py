@@ -62,6 +62,54 @@ class NonlinearMixedModel:
         self.result = fit(self.spec, kernel=self.kernel, callback=callback, **options)
         return self.result
 
+    # -- Bayesian inference through the same PyMC model builder as MixedModel -----------------
+    @property
+    def priors(self) -> dict:
+        """Priors by parameter name (``beta``, ``sd_<group>``, ``corr_<group>``, ``sigma``, and
+        ``sigma_prop`` for the combined error model); defaults around the start values as
+        documented in :mod:`pymc_mixed.bayes.nonlinear`. Assigning a dict replaces some of
+        them (checked: names, lengths, positive support); one coefficient by ``"beta[lka]"``."""
+        if getattr(self, "_priors", None) is None:
+            from ..bayes import default_priors
+
+            self._priors = default_priors(self.spec)
+        return self._priors
+
+    @priors.setter
+    def priors(self, value) -> None:
+        from ..bayes import merge_priors
+
+        self._priors = merge_priors(self.spec, value)
+
+    @property
+    def pymc_model(self):
+        """The ``pm.Model`` (built once per set of priors): ``beta`` named by the coefficients,
+        ``sd_<group>``, ``b_<group>`` with level coordinates, ``theta``, the error parameters
+        and the response under the error model (:mod:`pymc_mixed.bayes.nonlinear`)."""
+        from ..bayes import cached_pymc_model
+        from ..bayes.nonlinear import nonlinear_centering
+
+        return cached_pymc_model(self, centered=nonlinear_centering(self))
+
+    def sample(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed=None,
+               sampler: str = "auto", progressbar: bool = True, centered: dict | None = None,
+               **kwargs):
+        """NUTS through :func:`pymc_mixed.bayes.sample_model` (nutpie when installed); returns a
+        DataTree with the layout of :meth:`pymc_mixed.MixedModel.sample`. ``centered={group:
+        bool}`` overrides the default parametrization (non-centered random effects)."""
+        from ..bayes import cached_pymc_model, sample_model
+        from ..bayes.nonlinear import nonlinear_centering
+
+        model = cached_pymc_model(self, centered=centered or nonlinear_centering(self))
+        return sample_model(self.spec, model, draws=draws, tune=tune, chains=chains, seed=seed,
+                            sampler=sampler, progressbar=progressbar, **kwargs)
+
+    def __repr__(self) -> str:
+        s = self.spec
+        head = (f"NonlinearMixedModel({s.formula!r}, error_model={s.error_model.name!r}, "
+                f"n={s.n}, coef=[{', '.join(s.xnames)}], random=[{', '.join(s.theta_names)}])")
+        return head + "\n  priors: " + ", ".join(f"{k}={v!r}" for k, v in self.priors.items())
+
     def graph(self):
         """The plain joint log density ``log p(y, u | beta, theta, sigma)`` (constant error
         model) through :func:`pymc_mixed.graph.joint_logp_graph` with this model's mean."""
