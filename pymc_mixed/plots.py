@@ -19,6 +19,8 @@ def _as_tree(src, draws: int, chains: int, seed):
     import xarray as xr
 
     if _is_result(src):
+        if getattr(src, "curvature", None) is None:
+            return xr.DataTree.from_dict({"posterior": _wald_beta(src, draws, chains, seed)})
         from .postfit.approx import normal_approximation
 
         return xr.DataTree.from_dict(
@@ -33,13 +35,28 @@ def _as_tree(src, draws: int, chains: int, seed):
     raise TypeError(f"cannot plot a {type(src).__name__}")
 
 
+def _wald_beta(result, draws: int, chains: int, seed):
+    """Draws of the fixed effects only, from ``N(beta, vcov)``: for fits that hand over no
+    deviance to approximate (nonlinear models), so only what has a standard error is drawn."""
+    import xarray as xr
+
+    rng = np.random.default_rng(seed)
+    beta = np.asarray(result.beta, dtype=float)
+    L = np.linalg.cholesky(np.asarray(result.vcov_beta, dtype=float)
+                           + 1e-300 * np.eye(beta.size))
+    z = rng.standard_normal((chains, draws, beta.size))
+    return xr.Dataset({"beta": (("chain", "draw", "coef"), beta + z @ L.T)},
+                      coords={"coef": list(result.spec.xnames)})
+
+
 def plot_compare(sources: dict, var_names=None, draws: int = 4000, seed=0, ci_prob=0.95,
                  **kwargs):
     """Forest plot of several fits of one model (``{"ML": res, "NUTS": post}``), by
     :func:`arviz_plots.plot_forest`.
 
     ML Results are drawn from their normal approximation at the optimum
-    (:func:`pymc_mixed.postfit.approx.normal_approximation`), with as many chains and draws as the
+    (:func:`pymc_mixed.postfit.approx.normal_approximation`; nonlinear fits, which hand over
+    no deviance to approximate, from the Wald distribution of their fixed effects only), with as many chains and draws as the
     first posterior given (else one chain of ``draws``): arviz-plots lines the models up
     draw by draw. ``var_names`` defaults to the variables all sources share among ``beta``,
     ``sigma``, dispersions and ``sd_*``. Extra keyword arguments go to ``plot_forest``.

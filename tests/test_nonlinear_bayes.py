@@ -139,3 +139,17 @@ def test_priors_are_checked_and_used():
     assert abs(draws[:, 0].mean() - 0.3) < 0.01 and abs(draws[:, 0].std() - 0.1) < 0.01
     assert abs(draws[:, 1].std() - 8.75) < 0.5  # the others keep their defaults
     assert m.priors["beta[lka]"].params["mu"] == 0.3
+
+
+def test_compare_and_plot_compare_take_the_nonlinear_result(theoph_nuts):
+    """pmm.compare / plot_compare line up FOCE and NUTS by name; the nonlinear result gives
+    Wald intervals for its fixed effects (it hands over no deviance to approximate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _, res, post = theoph_nuts
+    table = pmm.compare({"FOCE": res, "NUTS": post})
+    assert {"beta[lka]", "sigma", "sd_Subject[lka]"} <= set(table.index)
+    assert np.isfinite(table.loc["beta[lka]"].to_numpy(dtype=float)).all()
+    pc = pmm.plot_compare({"FOCE": res, "NUTS": post})
+    assert pc is not None

@@ -82,11 +82,15 @@ def _from_result(res, var_names, prob, draws, seed):
 
     mle = result_to_datatree(res)["mle"].to_dataset()
     rows = _point_stats(mle, var_names)
-    try:
-        approx = _draw_stats(normal_approximation(res, draws=draws, chains=1, seed=seed),
-                             var_names, prob)
-    except ValueError:  # no objective to differentiate (nAGQ = 0)
-        approx = {}
+    approx = {}
+    # the normal approximation needs the deviance the estimator handed over (LMM, GLMM); a
+    # nonlinear fit has none: its fixed effects get Wald intervals below, the rest estimates
+    if getattr(res, "curvature", None) is not None:
+        try:
+            approx = _draw_stats(normal_approximation(res, draws=draws, chains=1, seed=seed),
+                                 var_names, prob)
+        except ValueError:  # no objective to differentiate (nAGQ = 0)
+            approx = {}
     for lab, r in rows.items():
         a = approx.get(lab)
         if a is not None:
