@@ -116,8 +116,10 @@ class LaplaceObjective:
         """The profiled residual scale at the last FOCE evaluation."""
         return float(np.sqrt(self.modes.pen.sum() / self.spec.n))
 
-    def fo(self, x) -> float:
-        """FO deviance: the model linearized at ``b = 0``, scale profiled out."""
+    def _fo_system(self, x):
+        """The model linearized at ``b = 0``: per group the Cholesky factor ``L`` of
+        ``I + Lambda'Z'WZ Lambda``, ``a = L^-1 Lambda'Z'W r``, and the weights ``w``,
+        residuals ``r`` (working scale); ``L`` is None where ``H`` is not positive definite."""
         theta, beta, shape = self.split(x)
         lay, spec = self.lay, self.spec
         em = spec.error_model
@@ -131,15 +133,26 @@ class LaplaceObjective:
         try:
             L = np.linalg.cholesky(H)
         except np.linalg.LinAlgError:
+            return None, None, w, r
+        return L, np.linalg.solve(L, c[:, :, None])[:, :, 0], w, r
+
+    def fo(self, x) -> float:
+        """FO deviance: the model linearized at ``b = 0``, scale profiled out."""
+        L, a, w, r = self._fo_system(x)
+        if L is None:
             return np.inf
-        a = np.linalg.solve(L, c[:, :, None])[:, :, 0]
         Q = float(np.sum(w * r**2) - np.sum(a**2))
-        n = spec.n
+        n = self.spec.n
         if not np.isfinite(Q) or Q <= 0:
             return np.inf
         logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()
         val = logdet - np.log(w).sum() + n * (1.0 + _LOG_2PI + np.log(Q / n))
         return float(val - 2.0 * self.logjac)
+
+    def fo_sigma(self, x) -> float:
+        """The profiled FO scale ``sqrt(Q / n)`` at ``x``."""
+        _, a, w, r = self._fo_system(x)
+        return float(np.sqrt((np.sum(w * r**2) - np.sum(a**2)) / self.spec.n))
 
     def agq(self, x) -> float:
         """AGQ deviance at ``(theta, beta, log sigma, shape)`` (nAGQ nodes per dimension)."""
@@ -226,7 +239,7 @@ def fit_laplace(spec, kernel, method: str, nAGQ: int, theta0, beta0, optimizer_o
     if method != "FO":
         opt = _cold_check(obj, fun, opt, lower, opts)
     theta, beta, shape = obj.split(opt.final)
-    sigma = _fo_sigma(obj, opt.final) if method == "FO" else (fun(opt.final), obj.sigma())[1]
+    sigma = obj.fo_sigma(opt.final) if method == "FO" else (fun(opt.final), obj.sigma())[1]
     idx = slice(spec.ntheta, spec.ntheta + spec.p)
     if nAGQ > 1:
         agq = LaplaceObjective(spec, kernel, nAGQ=nAGQ)
@@ -283,19 +296,3 @@ def _cold_check(obj, fun, opt, lower, opts):
     opt3.feval += opt.feval
     opt3.initial = opt.initial
     return opt3
-
-
-def _fo_sigma(obj, x) -> float:
-    """The profiled FO scale ``sqrt(Q / n)`` at ``x``."""
-    theta, beta, shape = obj.split(x)
-    lay, spec = obj.lay, obj.spec
-    em = spec.error_model
-    f, J = obj.kernel.fj(spec.phi_fixed(beta))
-    fw, Jw = em.working_mean(f, J)
-    w = 1.0 / em.g(f, np.asarray(shape, float))**2
-    r = em.working_response(spec.y) - fw
-    ZL = lay.ZL(Jw, lay.Lam(theta))
-    H = np.eye(lay.k) + lay.group_sum(w[:, None, None] * ZL[:, :, None] * ZL[:, None, :])
-    c = lay.group_sum((w * r)[:, None] * ZL)
-    a = np.linalg.solve(np.linalg.cholesky(H), c[:, :, None])[:, :, 0]
-    return float(np.sqrt((np.sum(w * r**2) - np.sum(a**2)) / spec.n))
