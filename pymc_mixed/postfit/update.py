@@ -81,6 +81,11 @@ def _norm(term: str) -> str:
     return re.sub(r"\s+", "", term)
 
 
+def _key(term: str) -> frozenset:
+    """A term as the set of its factors: ``a:b`` and ``b:a`` are one term."""
+    return frozenset(_norm(f) for f in _top_split(term, ":"))
+
+
 def update_formula(old: str, new: str) -> str:
     """R's ``update.formula``: ``.`` stands for the old side; ``- term`` removes a term,
     ``+ term`` adds one. ``update_formula("y ~ a + (1|g)", "~ . - a")`` is
@@ -92,7 +97,9 @@ def update_formula(old: str, new: str) -> str:
     lhs = old_lhs if new_lhs in ("", ".") else new_lhs
     terms: list[str] = []
     for sign, term in _split_terms(new_rhs):
-        expand = [t for s, t in _split_terms(old_rhs) if s == "+"] if term == "." else [term]
+        # "." brings the old terms, a*b written out as a + b + a:b so "- a:b" can remove one
+        expand = [e for s, t in _split_terms(old_rhs) if s == "+" for e in _expand_star(t)] \
+            if term == "." else [term]
         removed = {_norm(t) for s, t in _split_terms(old_rhs) if s == "-"} if term == "." \
             else set()
         for t in expand:
@@ -101,7 +108,7 @@ def update_formula(old: str, new: str) -> str:
                     terms.append(t)
             else:
                 before = len(terms)
-                terms = [x for x in terms if _norm(x) != _norm(t)]
+                terms = [x for x in terms if _key(x) != _key(t)]
                 if len(terms) == before and t not in ("1", "0"):
                     raise ValueError(f"cannot remove {t!r}: not a term of {old!r}")
                 if t == "1":
@@ -135,10 +142,46 @@ def update_spec(spec, formula: str | None = None, data=None, **kwargs):
     return build_spec(**update_args(spec, formula, data, **kwargs))
 
 
+def _top_split(term: str, sep: str) -> list[str]:
+    """``term`` split at ``sep`` outside parentheses."""
+    out, depth, cur = [], 0, ""
+    for ch in term:
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch == sep:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return out + [cur.strip()]
+
+
+def _expand_star(term: str) -> list[str]:
+    """R's ``a*b*c``: every interaction of the factors, lowest order first."""
+    from itertools import combinations
+
+    parts = _top_split(term, "*")
+    if len(parts) == 1:
+        return [term]
+    return [":".join(c) for k in range(1, len(parts) + 1) for c in combinations(parts, k)]
+
+
+def _drop_scope(terms: list[str]) -> list[str]:
+    """The terms contained in no other term (R's ``drop.scope``), in order, once each."""
+    sets = [_key(t) for t in terms]
+    out, seen = [], set()
+    for t, st in zip(terms, sets):
+        if st in seen or any(st < other for other in sets):
+            continue
+        seen.add(st)
+        out.append(t)
+    return out
+
+
 def drop1(result) -> pd.DataFrame:
     """Likelihood-ratio test for dropping each fixed-effects term (lme4's
-    ``drop1(fit, test = "Chisq")``), models fitted by ML. Terms are as written in the
-    formula (``a*b`` is one term); the intercept is not dropped."""
+    ``drop1(fit, test = "Chisq")``), models fitted by ML. As R's ``drop.scope``: ``a*b`` is
+    expanded into ``a``, ``b``, ``a:b``, and only terms contained in no other term are
+    dropped (marginality: here just ``a:b``); the intercept is not dropped."""
     from scipy.stats import chi2
 
     spec = result.spec
@@ -146,8 +189,9 @@ def drop1(result) -> pd.DataFrame:
     kw = {"REML": False} if lmm else {}
     base = result if not getattr(result, "REML", False) else \
         _refit.fit_like(result, spec, theta0=np.asarray(result.theta_hat, float), **kw)
-    fixed = [t for s, t in _split_terms(spec.formula.split("~", 1)[1]) if s == "+"
-             and "|" not in t and t not in ("1", "0")]
+    written = [t for s, t in _split_terms(spec.formula.split("~", 1)[1]) if s == "+"
+               and "|" not in t and t not in ("1", "0")]
+    fixed = _drop_scope([e for t in written for e in _expand_star(t)])
     rows = [{"term": "<none>", "npar": np.nan, "AIC": base.aic, "LRT": np.nan,
              "Pr(Chi)": np.nan}]
     for term in fixed:
