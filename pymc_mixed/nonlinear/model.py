@@ -60,6 +60,7 @@ class NonlinearMixedModel:
                              f"got {method!r}") from None
         _check_options(fit, method, options)
         self.result = fit(self.spec, kernel=self.kernel, callback=callback, **options)
+        _warn_if_not_converged(self.result)
         return self.result
 
     # -- Bayesian inference through the same PyMC model builder as MixedModel -----------------
@@ -131,3 +132,19 @@ def _check_options(fit, method, options: dict) -> None:
     extra = [k for k in options if k not in params]
     if extra:
         raise TypeError(f"unexpected arguments for method {method!r}: {', '.join(extra)}")
+
+
+def _warn_if_not_converged(res) -> None:
+    """Non-convergence and singular covariances are reported as warnings too, as for
+    linear models (a fit stopped by the user's output function says so in the result)."""
+    import warnings
+
+    from ..errors import ConvergenceWarning, SingularFitWarning
+
+    if not getattr(res, "converged", True) and not getattr(res, "stopped", False):
+        warnings.warn(f"the {res.method} fit did not converge (see result.optsum)",
+                      ConvergenceWarning, stacklevel=3)
+    if res.issingular():
+        warnings.warn("boundary (singular) fit: a random-effects covariance matrix is singular "
+                      "(see result.issingular() and result.varcorr)", SingularFitWarning,
+                      stacklevel=3)
