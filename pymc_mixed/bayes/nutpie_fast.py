@@ -101,22 +101,3 @@ def compile_nutpie(model, var_names=None):
         return nutpie.compile_pymc_model(model, var_names=var_names)
     finally:
         ncp._make_c_logp_func, ncp._make_c_expand_func = originals
-
-
-def compile_nutpie(model, var_names=None):
-    """``nutpie.compile_pymc_model`` with faster-compiling C callbacks (see
-    :func:`_loop_copy_wrappers`); falls back to nutpie's own when its internals differ."""
-    import nutpie
-
-    try:
-        import nutpie.compile_pymc as ncp
-
-        originals = (ncp._make_c_logp_func, ncp._make_c_expand_func)
-        ncp.make_extraction_fn  # noqa: B018  (the helper the replacements need)
-    except (ImportError, AttributeError):
-        return nutpie.compile_pymc_model(model, var_names=var_names)
-    ncp._make_c_logp_func, ncp._make_c_expand_func = _loop_copy_wrappers(ncp)
-    try:
-        return nutpie.compile_pymc_model(model, var_names=var_names)
-    finally:
-        ncp._make_c_logp_func, ncp._make_c_expand_func = originals
